@@ -1,0 +1,2 @@
+/* gguf.c - not written yet */
+#include "config.h"

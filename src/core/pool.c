@@ -1,0 +1,2 @@
+/* pool.c - not written yet */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* quant.c - not written yet */
+#include "config.h"

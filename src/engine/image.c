@@ -1,0 +1,2 @@
+/* image.c - not written yet */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* llama.c - not written yet */
+#include "config.h"

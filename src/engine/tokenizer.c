@@ -1,0 +1,2 @@
+/* tokenizer.c - not written yet */
+#include "config.h"

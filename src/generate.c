@@ -1,0 +1,2 @@
+/* generate.c - not written yet */
+#include "config.h"

@@ -1,0 +1,3 @@
+#!/bin/sh
+. "${srcdir:-.}/tests/lib.sh"
+skip_all "not written yet"

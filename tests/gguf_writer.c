@@ -1,0 +1,2 @@
+/* gguf_writer.c - not written yet */
+#include "config.h"

@@ -1,0 +1,3 @@
+#ifndef GLIMPSE_GGUF_WRITER_H
+#define GLIMPSE_GGUF_WRITER_H
+#endif

@@ -1,0 +1,2 @@
+/* clip.c - not written yet */
+#include "config.h"

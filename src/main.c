@@ -4,12 +4,17 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "glimpse/quant.h"
 
 static void usage(FILE *out)
 {
@@ -30,7 +35,7 @@ static void usage(FILE *out)
         "      --kv-type f16|f32   KV cache element type (default f16)\n"
         "\n"
         "Generation:\n"
-        "  -n, --n-predict N       at most N tokens per answer (default 256)\n"
+        "  -n, --n-predict N       at most N tokens per answer (default 256; -1 = no limit)\n"
         "      --temp F            temperature; 0 = greedy (default 0.2)\n"
         "      --top-k N           keep the N most likely tokens (default 40; 0 = off)\n"
         "      --top-p F           nucleus sampling threshold (default 0.95; 1 = off)\n"
@@ -38,10 +43,14 @@ static void usage(FILE *out)
         "      --repeat-penalty F  penalise recent tokens (default 1.0 = off)\n"
         "      --repeat-last-n N   window of the repetition penalty (default 64)\n"
         "  -s, --seed N            random seed (default: from the clock)\n"
+        "      --template NAME     vicuna_v1 (default), llava_v1, llama.cpp or raw\n"
         "      --raw               no chat template: BOS + the prompt as is\n"
+        "      --system TEXT       replace the template's system prompt\n"
         "\n"
         "Output:\n"
-        "      --json              print one JSON object instead of streaming text\n"
+        "      --json              print one JSON object per answer instead of streaming text\n"
+        "  -q, --quiet             no progress output\n"
+        "  -v, --verbose           print timings after each answer\n"
         "\n"
         "Exit status: 0 done, 1 runtime error, 2 usage error, 130 interrupted.\n"
         "See glimpse(1) for details.\n");
@@ -49,8 +58,36 @@ static void usage(FILE *out)
 
 enum {
     OPT_INSPECT = 256, OPT_JSON, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P,
-    OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_RAW, OPT_KV_TYPE
+    OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_RAW, OPT_KV_TYPE, OPT_MMPROJ, OPT_IMAGE,
+    OPT_SYSTEM, OPT_TEMPLATE, OPT_COMPAT, OPT_NO_EXIF, OPT_DUMP_PRE, OPT_DUMP_EMBD
 };
+
+/* Number parsing: the whole argument must be a number in [lo, hi]. */
+static bool parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "glimpse: %s needs a whole number from %ld to %ld, not '%s'\n", opt, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *opt, const char *s, double lo, double hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "glimpse: %s needs a number from %g to %g, not '%s'\n", opt, lo, hi, s);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
 
 int main(int argc, char **argv)
 {
@@ -59,14 +96,46 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {"inspect", required_argument, NULL, OPT_INSPECT},
         {"json", no_argument, NULL, OPT_JSON},
+        {"model", required_argument, NULL, 'm'},
+        {"mmproj", required_argument, NULL, OPT_MMPROJ},
+        {"image", required_argument, NULL, OPT_IMAGE},
+        {"prompt", required_argument, NULL, 'p'},
+        {"system", required_argument, NULL, OPT_SYSTEM},
+        {"template", required_argument, NULL, OPT_TEMPLATE},
+        {"compat", required_argument, NULL, OPT_COMPAT},
+        {"raw", no_argument, NULL, OPT_RAW},
+        {"n-predict", required_argument, NULL, 'n'},
+        {"threads", required_argument, NULL, 't'},
+        {"ctx-size", required_argument, NULL, 'c'},
+        {"kv-type", required_argument, NULL, OPT_KV_TYPE},
+        {"temp", required_argument, NULL, OPT_TEMP},
+        {"top-k", required_argument, NULL, OPT_TOP_K},
+        {"top-p", required_argument, NULL, OPT_TOP_P},
+        {"min-p", required_argument, NULL, OPT_MIN_P},
+        {"repeat-penalty", required_argument, NULL, OPT_REPEAT_PENALTY},
+        {"repeat-last-n", required_argument, NULL, OPT_REPEAT_LAST_N},
+        {"seed", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"no-exif", no_argument, NULL, OPT_NO_EXIF},
+        {"dump-preprocessed", required_argument, NULL, OPT_DUMP_PRE},
+        {"dump-embd", required_argument, NULL, OPT_DUMP_EMBD},
         {NULL, 0, NULL, 0},
     };
+    struct cli_opts o = {
+        .tmpl = GL_TMPL_VICUNA_V1,
+        .n_predict = 256,
+        .kv_type = GL_TYPE_F16,
+        .sp = gl_sampler_default_params(),
+    };
     const char *inspect = NULL;
-    bool json = false;
+    bool raw = false;
+    char *err = NULL;
+    long lv;
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hVm:p:n:t:c:s:qv", longopts, NULL)) != -1) {
         switch (c) {
         case 'h':
             usage(stdout);
@@ -78,7 +147,120 @@ int main(int argc, char **argv)
             inspect = optarg;
             break;
         case OPT_JSON:
-            json = true;
+            o.json = true;
+            break;
+        case 'm':
+            o.model = optarg;
+            break;
+        case OPT_MMPROJ:
+            o.mmproj = optarg;
+            break;
+        case OPT_IMAGE:
+            if (o.n_images == CLI_MAX_IMAGES) {
+                fprintf(stderr, "glimpse: at most %d images\n", CLI_MAX_IMAGES);
+                return EXIT_USAGE;
+            }
+            o.images[o.n_images++] = optarg;
+            break;
+        case 'p':
+            if (o.n_prompts == CLI_MAX_PROMPTS) {
+                fprintf(stderr, "glimpse: at most %d prompts\n", CLI_MAX_PROMPTS);
+                return EXIT_USAGE;
+            }
+            o.prompts[o.n_prompts++] = optarg;
+            break;
+        case OPT_SYSTEM:
+            o.system = optarg;
+            break;
+        case OPT_TEMPLATE:
+            if (gl_template_parse(optarg, &o.tmpl, &err)) {
+                fprintf(stderr, "glimpse: %s\n", err);
+                free(err);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_COMPAT:
+            if (strcmp(optarg, "llama.cpp") != 0) {
+                fprintf(stderr, "glimpse: --compat knows only 'llama.cpp', not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o.compat_llamacpp = true;
+            o.tmpl = GL_TMPL_LLAMACPP;
+            break;
+        case OPT_RAW:
+            raw = true;
+            break;
+        case 'n':
+            if (!parse_long("-n", optarg, -1, 1 << 20, &lv))
+                return EXIT_USAGE;
+            o.n_predict = (int)lv;
+            break;
+        case 't':
+            if (!parse_long("-t", optarg, 1, 512, &lv))
+                return EXIT_USAGE;
+            o.n_threads = (int)lv;
+            break;
+        case 'c':
+            if (!parse_long("-c", optarg, 16, 1 << 20, &lv))
+                return EXIT_USAGE;
+            o.n_ctx = (int)lv;
+            break;
+        case OPT_KV_TYPE:
+            if (strcmp(optarg, "f16") == 0)
+                o.kv_type = GL_TYPE_F16;
+            else if (strcmp(optarg, "f32") == 0)
+                o.kv_type = GL_TYPE_F32;
+            else {
+                fprintf(stderr, "glimpse: --kv-type is f16 or f32, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_TEMP:
+            if (!parse_float("--temp", optarg, 0, 100, &o.sp.temp))
+                return EXIT_USAGE;
+            break;
+        case OPT_TOP_K:
+            if (!parse_long("--top-k", optarg, 0, 1 << 24, &lv))
+                return EXIT_USAGE;
+            o.sp.top_k = (int)lv;
+            break;
+        case OPT_TOP_P:
+            if (!parse_float("--top-p", optarg, 0, 1, &o.sp.top_p))
+                return EXIT_USAGE;
+            break;
+        case OPT_MIN_P:
+            if (!parse_float("--min-p", optarg, 0, 1, &o.sp.min_p))
+                return EXIT_USAGE;
+            break;
+        case OPT_REPEAT_PENALTY:
+            if (!parse_float("--repeat-penalty", optarg, 0.01, 100, &o.sp.repeat_penalty))
+                return EXIT_USAGE;
+            break;
+        case OPT_REPEAT_LAST_N:
+            if (!parse_long("--repeat-last-n", optarg, 0, 1 << 20, &lv))
+                return EXIT_USAGE;
+            o.sp.repeat_last_n = (int)lv;
+            break;
+        case 's':
+            if (!parse_long("--seed", optarg, 0, LONG_MAX, &lv))
+                return EXIT_USAGE;
+            o.sp.seed = (uint64_t)lv;
+            o.seed_set = true;
+            break;
+        case 'q':
+            o.quiet = true;
+            break;
+        case 'v':
+            o.verbose = true;
+            break;
+        case OPT_NO_EXIF:
+            o.no_exif = true;
+            break;
+        case OPT_DUMP_PRE:
+            o.dump_pre = optarg;
+            break;
+        case OPT_DUMP_EMBD:
+            o.dump_embd = optarg;
             break;
         case ':':
             fprintf(stderr, "glimpse: option %s needs a value (see glimpse --help)\n", argv[optind - 1]);
@@ -88,8 +270,26 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    for (int i = optind; i < argc; i++) {
+        if (o.n_images == CLI_MAX_IMAGES) {
+            fprintf(stderr, "glimpse: at most %d images\n", CLI_MAX_IMAGES);
+            return EXIT_USAGE;
+        }
+        o.images[o.n_images++] = argv[i];
+    }
+    if (raw)
+        o.tmpl = GL_TMPL_RAW;
+    if (!o.seed_set)
+        o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
     if (inspect)
-        return cli_inspect(inspect, json);
-    usage(stderr);
+        return cli_inspect(inspect, o.json);
+    if (o.n_prompts > 0)
+        return cli_generate(&o);
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "glimpse: not a terminal: use -p TEXT for one-shot use (see glimpse --help)\n");
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "glimpse: the interactive chat is not built yet: use -p TEXT (see glimpse --help)\n");
     return EXIT_USAGE;
 }

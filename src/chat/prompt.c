@@ -85,11 +85,41 @@ static void sb_str(struct sbuf *b, const char *s)
     sb_add(b, s, strlen(s));
 }
 
+/* Text that follows a special token, as transformers' slow LLaMA tokenizer
+ * (legacy=False) encodes it: SentencePiece with its space prefix, then the
+ * first piece loses its leading U+2581 (and is dropped if nothing is left);
+ * what remains is looked up as it is, unknown if the vocabulary lacks it.
+ * So "USER:" becomes "US" "ER" ":" (3308 1001 29901), not "USER" ":". */
+static int encode_after_special(const tok_vocab *v, const char *s, size_t len,
+                                struct tok_ids *out, char **err)
+{
+    static const char mark[] = "\xe2\x96\x81"; /* U+2581 */
+    if (len > 0 && s[0] == ' ') /* a real leading space keeps its piece */
+        return tok_encode_plain(v, s, len, true, out, err);
+    size_t first = out->n;
+    if (tok_encode_plain(v, s, len, true, out, err))
+        return -1;
+    if (out->n == first)
+        return 0;
+    const char *t = tok_text(v, out->ids[first]);
+    if (!t || strncmp(t, mark, 3) != 0)
+        return 0;
+    if (t[3] == 0) { /* the piece was the lone marker: drop it */
+        memmove(out->ids + first, out->ids + first + 1, (out->n - first - 1) * sizeof *out->ids);
+        out->n--;
+        return 0;
+    }
+    int32_t id = tok_lookup(v, t + 3, strlen(t + 3));
+    if (id < 0 && (id = tok_unk(v)) < 0)
+        return gl_err(err, "the vocabulary has no piece '%s' and no unknown token", t + 3);
+    out->ids[first] = id;
+    return 0;
+}
+
 /* LLaVA's tokenizer_image_token over an assembled prompt string: cut at
  * "<image>" (each cut becomes GL_PROMPT_IMAGE), and within a chunk at "</s>"
  * (EOS). The first text of each chunk gets the SentencePiece space prefix;
- * text right after "</s>" gets none (transformers' slow LLaMA tokenizer with
- * legacy=False). */
+ * text right after "</s>" is encoded as encode_after_special() says. */
 static int tokenize_llava(const tok_vocab *v, const char *s, bool bos, struct tok_ids *out,
                           char **err)
 {
@@ -101,7 +131,8 @@ static int tokenize_llava(const tok_vocab *v, const char *s, bool bos, struct to
         const char *ni = strstr(s, img), *ne = strstr(s, eos);
         const char *cut = ni && (!ne || ni < ne) ? ni : ne;
         size_t len = cut ? (size_t)(cut - s) : strlen(s);
-        if (len > 0 && tok_encode_plain(v, s, len, chunk_start, out, err))
+        if (len > 0 && (chunk_start ? tok_encode_plain(v, s, len, true, out, err)
+                                    : encode_after_special(v, s, len, out, err)))
             return -1;
         if (!cut)
             break;

@@ -1,2 +1,639 @@
-/* ops.c - not written yet */
+/*
+ * ops.c - the numeric building blocks of the decoder and the vision tower:
+ * matrix products, norms, RoPE, softmax, activations, causal attention.
+ *
+ * Numerics follow the reference (llama.cpp's ggml CPU backend, FORMAT.md
+ * §4-§5) wherever that is cheap: row sums of norms and softmax are taken in
+ * double as ggml does, RoPE angles are advanced by repeated f32
+ * multiplication, matrix products convert the activations to the weight's
+ * vec_dot_type and call the format's own dot product, the f16 KV cache path
+ * rounds q and the softmax probabilities to f16, and the GELU variants of the
+ * vision tower use ggml's f16 lookup tables.
+ *
+ * Threading: ops that take a pool split their work into tasks handed out by
+ * an atomic counter. OpenBLAS is kept single-threaded (see pool.c) and sgemm
+ * is called from every pool thread on its own slice of the output.
+ */
 #include "config.h"
+
+#include "glimpse/ops.h"
+#include "glimpse/quant.h"
+
+#include "util.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* ggml's constants for the activations. */
+#define GELU_COEF_A 0.044715f
+#define SQRT_2_OVER_PI 0.79788456080286535587989211986876f
+#define SQRT_2_INV 0.70710678118654752440084436210484f
+#define GELU_QUICK_COEF (-1.702f)
+
+/* ---------------------------------------------------------------- scratch */
+
+void gl_scratch_free(struct gl_scratch *s)
+{
+    if (!s)
+        return;
+    gl_afree(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+}
+
+void *gl_scratch_get(struct gl_scratch *s, size_t n)
+{
+    if (n == 0)
+        n = 1;
+    if (s->buf && s->cap >= n)
+        return s->buf;
+    /* Grow by at least half so a slowly growing KV length does not
+     * reallocate on every token. The old contents are not kept. */
+    size_t want = n;
+    if (s->cap + s->cap / 2 > want)
+        want = s->cap + s->cap / 2;
+    if (want > SIZE_MAX - 4095)
+        return NULL;
+    want = (want + 4095) & ~(size_t)4095;
+    gl_afree(s->buf);
+    s->buf = gl_amalloc(want);
+    s->cap = s->buf ? want : 0;
+    return s->buf;
+}
+
+/* Bytes from `off` up to the next multiple of 64. */
+static size_t align64(size_t off)
+{
+    return (off + 63) & ~(size_t)63;
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+#define MM_WROWS 16                 /* weight rows per tile of the vec_dot kernel */
+#define MM_XROWS 32                 /* activation rows per tile */
+#define MM_BLAS_MIN_M 32            /* from this batch size on, F32/F16/BF16 go to sgemm */
+#define MM_WTILE_BYTES (4u << 20)   /* f32 weight tile per thread on the converting sgemm path */
+
+struct mm_job {
+    const struct gl_weight *w;
+    const struct gl_type_traits *wt;    /* traits of the weights */
+    const struct gl_type_traits *vt;    /* traits of their vec_dot_type */
+    const float *x;                     /* [m][n_in] activations */
+    int64_t m;
+    const char *xq;                     /* [m] rows of xq_row bytes in vec_dot_type */
+    char *xq_buf;                       /* the same rows while they are being written */
+    size_t xq_row;
+    float *xr;                          /* [m][n_in] rounded activations (sgemm path) */
+    float *y;                           /* [m][n_out] */
+    float *wbuf;                        /* [nth][tile_rows][n_in] weights in f32 (sgemm path) */
+    int64_t tile_rows;                  /* weight rows per task on the converting sgemm path */
+    int64_t n_wb, n_xb;                 /* tile grid of the vec_dot kernel */
+    atomic_int_fast64_t next;           /* next task */
+};
+
+/* Activation rows [b, e) -> vec_dot_type (and back to f32 for sgemm). */
+static void mm_convert_rows(void *arg, int64_t b, int64_t e)
+{
+    struct mm_job *j = arg;
+    const int64_t n_in = j->w->n_in;
+    for (int64_t i = b; i < e; i++) {
+        char *q = j->xq_buf + (size_t)i * j->xq_row;
+        j->vt->from_float(j->x + i * n_in, q, n_in);
+        if (j->xr)
+            j->vt->to_float(q, j->xr + i * n_in, n_in);
+    }
+}
+
+/* The tiled kernel: every output element is one call of the format's dot
+ * product, so a batch gives bit-for-bit the results of m separate
+ * matrix-vector products. A tile is MM_WROWS weight rows x MM_XROWS
+ * activation rows; each weight row is read once from memory and reused from
+ * L1 for all activation rows of the tile. */
+static void mm_tiles(void *arg, int ith, int nth)
+{
+    struct mm_job *j = arg;
+    const struct gl_weight *w = j->w;
+    const int64_t n_out = w->n_out, n_tiles = j->n_wb * j->n_xb;
+    const int n_in = (int)w->n_in;
+    (void)ith;
+    (void)nth;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tiles)
+            break;
+        /* Consecutive tasks share a weight block. */
+        int64_t r0 = t / j->n_xb * MM_WROWS, i0 = t % j->n_xb * MM_XROWS;
+        int64_t r1 = r0 + MM_WROWS < n_out ? r0 + MM_WROWS : n_out;
+        int64_t i1 = i0 + MM_XROWS < j->m ? i0 + MM_XROWS : j->m;
+        for (int64_t r = r0; r < r1; r++) {
+            const char *wrow = (const char *)w->data + (size_t)r * w->row_bytes;
+            for (int64_t i = i0; i < i1; i++)
+                j->wt->vec_dot(n_in, &j->y[i * n_out + r], wrow, j->xq + (size_t)i * j->xq_row);
+        }
+    }
+}
+
+/* F32 weights, large batch: tasks are blocks of tile_rows weight rows,
+ * Y[:, r0:r1] = X W[r0:r1]^T straight from the weights. Blocks of a few
+ * hundred rows keep the packed weight panel in cache and balance the load
+ * better than one slice per thread. */
+static void mm_blas_f32(void *arg, int ith, int nth)
+{
+    struct mm_job *j = arg;
+    const struct gl_weight *w = j->w;
+    const int64_t n_tasks = (w->n_out + j->tile_rows - 1) / j->tile_rows;
+    (void)ith;
+    (void)nth;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tasks)
+            break;
+        int64_t r0 = t * j->tile_rows;
+        int64_t r1 = r0 + j->tile_rows < w->n_out ? r0 + j->tile_rows : w->n_out;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->m, (int)(r1 - r0),
+                    (int)w->n_in, 1.0f, j->x, (int)w->n_in,
+                    (const float *)((const char *)w->data + (size_t)r0 * w->row_bytes),
+                    (int)(w->row_bytes / sizeof(float)), 0.0f, j->y + r0, (int)w->n_out);
+    }
+}
+
+/* F16/BF16 weights, large batch: the activations were rounded to the weight
+ * format (as the reference does before its dot products); a product of two
+ * f16 (or bf16) values is exact in f32, so sgemm on the widened values
+ * differs from the reference only in the order of the f32 sums. Tasks are
+ * blocks of tile_rows weight rows, widened into this thread's buffer. */
+static void mm_blas_widen(void *arg, int ith, int nth)
+{
+    struct mm_job *j = arg;
+    const struct gl_weight *w = j->w;
+    const int64_t n_in = w->n_in, n_tasks = (w->n_out + j->tile_rows - 1) / j->tile_rows;
+    float *wb = j->wbuf + (size_t)ith * (size_t)j->tile_rows * (size_t)n_in;
+    (void)nth;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tasks)
+            break;
+        int64_t r0 = t * j->tile_rows;
+        int64_t r1 = r0 + j->tile_rows < w->n_out ? r0 + j->tile_rows : w->n_out;
+        for (int64_t r = r0; r < r1; r++)
+            j->wt->to_float((const char *)w->data + (size_t)r * w->row_bytes,
+                            wb + (r - r0) * n_in, n_in);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->m, (int)(r1 - r0),
+                    (int)n_in, 1.0f, j->xr, (int)n_in, wb, (int)n_in, 0.0f, j->y + r0,
+                    (int)w->n_out);
+    }
+}
+
+/* Weight rows per sgemm task: a tile of at most MM_WTILE_BYTES in f32,
+ * 16..256 rows, and no more than one thread's share of the output. */
+static int64_t sgemm_tile_rows(const struct gl_weight *w, int nth)
+{
+    int64_t per = (w->n_out + nth - 1) / nth;
+    int64_t rows = (int64_t)(MM_WTILE_BYTES / ((size_t)w->n_in * sizeof(float)));
+    rows = rows < 16 ? 16 : rows > 256 ? 256 : rows / 16 * 16;
+    if (rows > (per + 15) / 16 * 16)
+        rows = (per + 15) / 16 * 16;
+    return rows;
+}
+
+/* sgemm always runs single-threaded inside our own threads (pool.c sets the
+ * same on pool creation; this covers callers that never made a pool). */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single_thread(void)
+{
+    openblas_set_num_threads(1);
+}
+
+int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float *x,
+               int64_t m, const struct gl_weight *w)
+{
+    const struct gl_type_traits *wt = gl_type_traits(w->type);
+    assert(wt && wt->vec_dot && "ops_matmul: unsupported weight type");
+    assert(w->n_in % wt->blck_size == 0);
+    if (m <= 0 || w->n_out <= 0)
+        return 0;
+
+    const struct gl_type_traits *vt = gl_type_traits(wt->vec_dot_type);
+    assert(vt);
+    const int nth = gl_pool_size(pool);
+    const bool blas_dims = m >= MM_BLAS_MIN_M && m <= INT_MAX && w->n_in <= INT_MAX &&
+                           w->n_out <= INT_MAX;
+
+    struct mm_job j = { .w = w, .wt = wt, .vt = vt, .x = x, .m = m, .y = y };
+    atomic_init(&j.next, 0);
+    if (blas_dims)
+        pthread_once(&blas_once, blas_single_thread);
+
+    if (blas_dims && w->type == GL_TYPE_F32 && w->row_bytes % sizeof(float) == 0 &&
+        w->row_bytes / sizeof(float) <= INT_MAX) {
+        j.tile_rows = sgemm_tile_rows(w, nth);
+        gl_pool_run(pool, mm_blas_f32, &j);
+        return 0;
+    }
+
+    struct gl_scratch local = { 0 };
+    struct gl_scratch *s = scratch ? scratch : &local;
+    const bool widen = blas_dims && !wt->is_quantized && w->type != GL_TYPE_F32 &&
+                       wt->vec_dot_type == w->type && wt->to_float && vt->to_float;
+
+    if (wt->vec_dot_type == GL_TYPE_F32) {
+        /* F32 weights, small batch: the activations are already in the
+         * vec_dot_type; no copy. */
+        j.xq = (const char *)x;
+        j.xq_row = (size_t)w->n_in * sizeof(float);
+    } else {
+        j.xq_row = gl_row_size(wt->vec_dot_type, w->n_in);
+        size_t off = 0, xq_off = 0, xr_off = 0, wb_off = 0;
+        uint64_t sz;
+        if (!gl_mul_ok((uint64_t)m, j.xq_row, &sz))
+            return -1;
+        off = align64(xq_off + sz);
+        if (widen) {
+            int64_t rows = sgemm_tile_rows(w, nth);
+            j.tile_rows = rows;
+            xr_off = off;
+            if (!gl_mul_ok((uint64_t)m * sizeof(float), (uint64_t)w->n_in, &sz))
+                return -1;
+            off = align64(xr_off + sz);
+            wb_off = off;
+            if (!gl_mul_ok((uint64_t)nth * (uint64_t)rows * sizeof(float), (uint64_t)w->n_in,
+                           &sz))
+                return -1;
+            off = wb_off + sz;
+        }
+        char *buf = gl_scratch_get(s, off);
+        if (!buf)
+            return -1;
+        j.xq_buf = buf + xq_off;
+        j.xq = j.xq_buf;
+        if (widen) {
+            j.xr = (float *)(buf + xr_off);
+            j.wbuf = (float *)(buf + wb_off);
+        }
+        int64_t chunk = (m + 4 * nth - 1) / (4 * nth);
+        gl_pool_for(pool, m, chunk, mm_convert_rows, &j);
+    }
+
+    if (widen) {
+        gl_pool_run(pool, mm_blas_widen, &j);
+    } else {
+        j.n_wb = (w->n_out + MM_WROWS - 1) / MM_WROWS;
+        j.n_xb = (m + MM_XROWS - 1) / MM_XROWS;
+        gl_pool_run(pool, mm_tiles, &j);
+    }
+    gl_scratch_free(&local);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- norms */
+
+void ops_rmsnorm(float *out, const float *x, const float *w, int64_t m, int64_t n, float eps)
+{
+    for (int64_t r = 0; r < m; r++) {
+        const float *xr = x + r * n;
+        float *o = out + r * n;
+        /* ggml: squares in f32, summed in double, mean rounded to f32. */
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            sum += (double)(xr[i] * xr[i]);
+        const float mean = (float)(sum / (double)n);
+        const float scale = 1.0f / sqrtf(mean + eps);
+        /* The reference scales, rounds, then multiplies by the weight. */
+        for (int64_t i = 0; i < n; i++) {
+            float v = xr[i] * scale;
+            o[i] = w ? v * w[i] : v;
+        }
+    }
+}
+
+void ops_layernorm(float *out, const float *x, const float *w, const float *b, int64_t m,
+                   int64_t n, float eps)
+{
+    for (int64_t r = 0; r < m; r++) {
+        const float *xr = x + r * n;
+        float *o = out + r * n;
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            sum += (double)xr[i];
+        const float mean = (float)(sum / (double)n);
+        double sq = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            float d = xr[i] - mean;
+            sq += (double)(d * d);
+        }
+        const float var = (float)(sq / (double)n);
+        const float scale = 1.0f / sqrtf(var + eps);
+        /* Each step rounded to f32 as the reference's separate ops are:
+         * ((x - mean) * scale) * w + b. */
+        for (int64_t i = 0; i < n; i++) {
+            float v = (xr[i] - mean) * scale;
+            if (w)
+                v = v * w[i];
+            if (b)
+                v = v + b[i];
+            o[i] = v;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- rope */
+
+void ops_rope(float *x, int64_t m, int n_head, int hd, const int32_t *pos, float freq_base)
+{
+    assert(hd % 2 == 0);
+    const float theta_scale = powf(freq_base, -2.0f / (float)hd);
+    const int64_t row = (int64_t)n_head * hd;
+    for (int64_t r = 0; r < m; r++) {
+        float *xr = x + r * row;
+        /* theta_i = pos * theta_scale^i, advanced by multiplication in f32
+         * exactly as ggml's rope cache does (so it drifts the same way). */
+        float theta = (float)pos[r];
+        for (int i = 0; i < hd; i += 2) {
+            const float c = cosf(theta), s = sinf(theta);
+            for (int h = 0; h < n_head; h++) {
+                float *p = xr + (int64_t)h * hd + i;
+                const float x0 = p[0], x1 = p[1];
+                p[0] = x0 * c - x1 * s;
+                p[1] = x0 * s + x1 * c;
+            }
+            theta *= theta_scale;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- softmax */
+
+/* One row: x = exp(x*scale - max) / sum, the sum in double as in ggml. */
+static void softmax_row(float *x, int64_t n, float scale)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] *= scale;
+        if (x[i] > mx)
+            mx = x[i];
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = expf(x[i] - mx);
+        x[i] = e;
+        sum += (double)e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void ops_softmax(float *x, int64_t m, int64_t n, float scale)
+{
+    for (int64_t r = 0; r < m; r++)
+        softmax_row(x + r * n, n, scale);
+}
+
+/* ---------------------------------------------------------------- activations */
+
+static inline float gelu_tanh1(float x)
+{
+    return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * x * (1.0f + GELU_COEF_A * x * x)));
+}
+
+static inline float quick_gelu1(float x)
+{
+    return x * (1.0f / (1.0f + expf(GELU_QUICK_COEF * x)));
+}
+
+void ops_silu(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void ops_gelu_tanh(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = gelu_tanh1(x[i]);
+}
+
+void ops_gelu_erf(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * SQRT_2_INV));
+}
+
+void ops_quick_gelu(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = quick_gelu1(x[i]);
+}
+
+/* The reference's tables: the activation of every f16 value, rounded to f16
+ * (2 x 128 KB), built once on first use. */
+static gl_fp16 gelu_tab[1 << 16], quick_gelu_tab[1 << 16];
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void build_tables(void)
+{
+    for (uint32_t i = 0; i < (1u << 16); i++) {
+        float f = gl_fp16_to_fp32((gl_fp16)i);
+        gelu_tab[i] = gl_fp32_to_fp16(gelu_tanh1(f));
+        quick_gelu_tab[i] = gl_fp32_to_fp16(quick_gelu1(f));
+    }
+}
+
+void ops_gelu_tanh_f16tab(float *x, int64_t n)
+{
+    pthread_once(&tab_once, build_tables);
+    for (int64_t i = 0; i < n; i++) {
+        /* ggml (GGML_GELU_FP16) bypasses the table outside (-10, 10). */
+        if (x[i] <= -10.0f)
+            x[i] = 0.0f;
+        else if (x[i] < 10.0f)
+            x[i] = gl_fp16_to_fp32(gelu_tab[gl_fp32_to_fp16(x[i])]);
+    }
+}
+
+void ops_quick_gelu_f16tab(float *x, int64_t n)
+{
+    pthread_once(&tab_once, build_tables);
+    /* GGML_GELU_QUICK_FP16 looks every value up, with no clamping. */
+    for (int64_t i = 0; i < n; i++)
+        x[i] = gl_fp16_to_fp32(quick_gelu_tab[gl_fp32_to_fp16(x[i])]);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+void ops_mul(float *out, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = a[i] * b[i];
+}
+
+void ops_add(float *out, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+/* ---------------------------------------------------------------- attention */
+
+#define ATT_QROWS 16                /* query rows per task */
+
+struct att_job {
+    float *out;                     /* [m][n_head*hd] */
+    const float *q;                 /* [m][n_head*hd] */
+    int64_t m, pos0, n_kv;          /* n_kv = pos0 + m keys in all */
+    const char *k, *v;              /* cache rows [pos][n_kv_head*hd] of kv_type */
+    size_t kv_row, kv_es;           /* row stride, element size */
+    bool f16;
+    int n_head, n_kv_head, hd;
+    float scale;
+    const struct gl_type_traits *kt;    /* traits of kv_type (its own vec_dot_type) */
+    int64_t n_qb;                   /* query blocks */
+    char *scr;                      /* per-thread scratch, scr_per bytes each */
+    size_t scr_per, off_scores, off_acc, off_vrow;
+    atomic_int_fast64_t next;
+};
+
+/* a += p * v over n values. Written as fixed 16-wide blocks (no aliasing,
+ * a known trip count) so that the compiler vectorizes it at -O2. */
+static void axpy(float *restrict a, const float *restrict v, float p, int n)
+{
+    int d = 0;
+    for (; d + 16 <= n; d += 16)
+        for (int k = 0; k < 16; k++)
+            a[d + k] += p * v[d + k];
+    for (; d < n; d++)
+        a[d] += p * v[d];
+}
+
+/* One task: query head h for query rows [i0, i1).
+ *   qc:     [nq][hd] q in the cache's type (f16: rounded, as the reference)
+ *   scores: [nq][n_kv] scores, then probabilities
+ *   acc:    [nq][hd] f32 accumulators of P V
+ *   vrow:   [hd] one V row widened to f32 */
+static void att_task(struct att_job *j, char *scr, int h, int64_t i0, int64_t i1)
+{
+    const int hd = j->hd;
+    const int64_t row = (int64_t)j->n_head * hd;
+    const int g = h / (j->n_head / j->n_kv_head);
+    const size_t head_off = (size_t)g * (size_t)hd * j->kv_es;
+    float *scores = (float *)(scr + j->off_scores);
+    float *acc = (float *)(scr + j->off_acc);
+    float *vrow = (float *)(scr + j->off_vrow);
+    char *qc = scr;
+    const int64_t nq = i1 - i0;
+
+    for (int64_t qi = 0; qi < nq; qi++) {
+        const float *qr = j->q + (i0 + qi) * row + (int64_t)h * hd;
+        const void *qd = qr;
+        if (j->f16) {
+            j->kt->from_float(qr, qc + (size_t)qi * hd * sizeof(gl_fp16), hd);
+            qd = qc + (size_t)qi * hd * sizeof(gl_fp16);
+        }
+        /* Causal: query at position pos0+i0+qi sees keys 0 .. itself. */
+        const int64_t nk = j->pos0 + i0 + qi + 1;
+        float *s = scores + qi * j->n_kv;
+        for (int64_t t = 0; t < nk; t++) {
+            float d;
+            j->kt->vec_dot(hd, &d, j->k + (size_t)t * j->kv_row + head_off, qd);
+            s[t] = d * j->scale;
+        }
+        softmax_row(s, nk, 1.0f);
+        if (j->f16)
+            for (int64_t t = 0; t < nk; t++)
+                s[t] = gl_round_fp16(s[t]);
+        memset(acc + qi * hd, 0, (size_t)hd * sizeof(float));
+    }
+
+    /* P V, one V row at a time so a widened f16 row serves the whole block. */
+    const int64_t nk_max = j->pos0 + i1;
+    for (int64_t t = 0; t < nk_max; t++) {
+        const char *vp = j->v + (size_t)t * j->kv_row + head_off;
+        const float *vr;
+        if (j->f16) {
+            j->kt->to_float(vp, vrow, hd);
+            vr = vrow;
+        } else {
+            vr = (const float *)vp;
+        }
+        /* Rows whose position is below t do not see key t. */
+        int64_t first = t - j->pos0 - i0;
+        if (first < 0)
+            first = 0;
+        for (int64_t qi = first; qi < nq; qi++) {
+            axpy(acc + qi * hd, vr, scores[qi * j->n_kv + t], hd);
+        }
+    }
+
+    for (int64_t qi = 0; qi < nq; qi++)
+        memcpy(j->out + (i0 + qi) * row + (int64_t)h * hd, acc + qi * hd,
+               (size_t)hd * sizeof(float));
+}
+
+static void att_worker(void *arg, int ith, int nth)
+{
+    struct att_job *j = arg;
+    char *scr = j->scr + (size_t)ith * j->scr_per;
+    const int64_t n_tasks = j->n_qb * j->n_head;
+    (void)nth;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tasks)
+            break;
+        /* Last query blocks (the longest rows) first, for load balance. */
+        int64_t qb = j->n_qb - 1 - t / j->n_head;
+        int h = (int)(t % j->n_head);
+        int64_t i0 = qb * ATT_QROWS, i1 = i0 + ATT_QROWS < j->m ? i0 + ATT_QROWS : j->m;
+        att_task(j, scr, h, i0, i1);
+    }
+}
+
+int ops_attention(gl_pool *pool, struct gl_scratch *scratch, float *out, const float *q,
+                  int64_t m, int64_t pos0, const void *k, const void *v, int kv_type,
+                  size_t kv_row_bytes, int n_head, int n_kv_head, int hd)
+{
+    assert(kv_type == GL_TYPE_F16 || kv_type == GL_TYPE_F32);
+    assert(n_kv_head > 0 && n_head % n_kv_head == 0);
+    if (m <= 0)
+        return 0;
+    const struct gl_type_traits *kt = gl_type_traits(kv_type);
+    assert(kt && kt->vec_dot && kt->vec_dot_type == kv_type);
+
+    const int nth = gl_pool_size(pool);
+    struct att_job j = {
+        .out = out, .q = q, .m = m, .pos0 = pos0, .n_kv = pos0 + m,
+        .k = k, .v = v, .kv_row = kv_row_bytes,
+        .kv_es = kv_type == GL_TYPE_F16 ? sizeof(gl_fp16) : sizeof(float),
+        .f16 = kv_type == GL_TYPE_F16,
+        .n_head = n_head, .n_kv_head = n_kv_head, .hd = hd,
+        .scale = 1.0f / sqrtf((float)hd), .kt = kt,
+        .n_qb = (m + ATT_QROWS - 1) / ATT_QROWS,
+    };
+    atomic_init(&j.next, 0);
+
+    const int64_t qrows = m < ATT_QROWS ? m : ATT_QROWS;
+    uint64_t sz;
+    size_t off = align64((size_t)qrows * (size_t)hd * sizeof(float));      /* qc */
+    j.off_scores = off;
+    if (!gl_mul_ok((uint64_t)qrows * sizeof(float), (uint64_t)j.n_kv, &sz))
+        return -1;
+    off = align64(off + sz);
+    j.off_acc = off;
+    off = align64(off + (size_t)qrows * (size_t)hd * sizeof(float));
+    j.off_vrow = off;
+    off = align64(off + (size_t)hd * sizeof(float));
+    j.scr_per = off;
+
+    struct gl_scratch local = { 0 };
+    struct gl_scratch *s = scratch ? scratch : &local;
+    if (!gl_mul_ok((uint64_t)nth, j.scr_per, &sz) || !(j.scr = gl_scratch_get(s, sz)))
+        return -1;
+    gl_pool_run(pool, att_worker, &j);
+    gl_scratch_free(&local);
+    return 0;
+}

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "glimpse/chat.h"
 #include "glimpse/prompt.h"
 #include "glimpse/sampler.h"
 
@@ -26,6 +27,7 @@ struct cli_opts {
     const char *system;         /* --system, NULL = template default */
     enum gl_template tmpl;
     bool compat_llamacpp;       /* --compat llama.cpp */
+    enum gl_context_policy context_policy;
     int n_predict;              /* -n */
     int n_threads;              /* -t, 0 = cores */
     int n_ctx;                  /* -c, 0 = model's (at most 4096) */

@@ -1,11 +1,14 @@
 /*
- * generate.c - one-shot mode: load the model, answer each -p in turn, stream
- * the text to stdout (or print one JSON object per turn), exit.
+ * generate.c - one-shot mode: load the pair, attach the images, answer each
+ * -p in turn through the worker, streaming to stdout (or one JSON object per
+ * turn), with progress on stderr; also the debug dumps of an image.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,30 +16,244 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "glimpse/chat.h"
+#include "glimpse/clip.h"
 #include "glimpse/gguf.h"
-#include "glimpse/llama.h"
+#include "glimpse/image.h"
 #include "glimpse/pool.h"
-#include "glimpse/prompt.h"
 #include "glimpse/quant.h"
-#include "glimpse/sampler.h"
-#include "glimpse/tokenizer.h"
+#include "glimpse/worker.h"
 #include "util.h"
 
-static volatile sig_atomic_t g_interrupted;
+/* ------------------------------------------------------------ signals */
 
-static void on_sigint(int sig)
+/* The handler only writes a byte to a pipe; the poll loop does the rest. */
+static int sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t sig_seen;
+
+static void on_signal(int sig)
 {
-    (void)sig;
-    g_interrupted = 1;
+    int saved = errno;
+    sig_seen = sig;
+    if (sig_pipe[1] >= 0) {
+        char c = (char)sig;
+        ssize_t r = write(sig_pipe[1], &c, 1);
+        (void)r;
+    }
+    errno = saved;
 }
 
-static bool should_abort(void *user)
+static int signals_install(void)
 {
-    (void)user;
-    return g_interrupted != 0;
+    if (pipe(sig_pipe) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) | O_NONBLOCK);
+        fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
 }
 
-/* Read all of stdin into a malloc'd string. */
+/* ------------------------------------------------------------ output helpers */
+
+static bool write_file_atomic(const char *path, const void *data, size_t n, char **err)
+{
+    char *tmp = gl_strfmt("%s.tmp.%ld", path, (long)getpid());
+    if (!tmp)
+        return gl_err(err, "out of memory"), false;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0;
+    const char *p = data;
+    while (ok && n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        ok = w > 0;
+        if (ok) {
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    ok = ok && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        gl_err(err, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* A progress bar on stderr: "encoding image  [#####.....]  48%  ETA 3s". */
+struct bar {
+    bool on;
+    enum gl_stage stage;
+    double t0;
+    bool drawn;
+};
+
+static void bar_draw(struct bar *b, enum gl_stage s, double f)
+{
+    if (!b->on)
+        return;
+    if (!b->drawn || s != b->stage) {
+        b->stage = s;
+        b->t0 = gl_now();
+    }
+    static const char *const what[] = {"loading model", "encoding image", "reading prompt", "answering"};
+    int w = 24, fill = (int)(f * w + 0.5);
+    char bar[32];
+    for (int i = 0; i < w; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[w] = 0;
+    double el = gl_now() - b->t0;
+    char eta[32] = "";
+    if (f > 0.02 && f < 1.0)
+        snprintf(eta, sizeof eta, "  ETA %.0fs", el / f * (1.0 - f));
+    fprintf(stderr, "\r\033[K%-15s [%s] %3.0f%%%s", what[s < 4 ? s : 0], bar, f * 100.0, eta);
+    fflush(stderr);
+    b->drawn = true;
+}
+
+static void bar_clear(struct bar *b)
+{
+    if (b->on && b->drawn) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+    }
+    b->drawn = false;
+}
+
+/* ------------------------------------------------------------ the turn's record */
+
+struct turn_copy {
+    int index;
+    json_t *prompt;             /* prompt_tokens, images as {"image": ROWS} */
+    json_t *output;             /* output_ids */
+    char *text;
+    int image_rows;
+};
+
+static int copy_turn(void *user, gl_model *m, gl_chat *c, const struct gl_callbacks *cb, char **err)
+{
+    struct turn_copy *tc = user;
+    (void)m;
+    (void)cb;
+    if (!c)
+        return err ? gl_err(err, "no conversation") : -1;
+    const struct gl_turn *t = gl_chat_turn(c, tc->index);
+    if (!t)
+        return gl_err(err, "no turn %d", tc->index);
+    struct gl_context_use u;
+    gl_chat_context(c, &u);
+    tc->prompt = json_array();
+    for (int i = 0; i < t->n_prompt_ids; i++) {
+        if (t->prompt_ids[i] == GL_PROMPT_IMAGE) {
+            json_t *o = json_object();
+            json_object_set_new(o, "image", json_integer(u.image_cost));
+            json_array_append_new(tc->prompt, o);
+        } else {
+            json_array_append_new(tc->prompt, json_integer(t->prompt_ids[i]));
+        }
+    }
+    tc->output = json_array();
+    for (int i = 0; i < t->n_answer_ids; i++)
+        json_array_append_new(tc->output, json_integer(t->answer_ids[i]));
+    tc->text = strdup(t->answer);
+    return tc->text ? 0 : gl_err(err, "out of memory");
+}
+
+/* ------------------------------------------------------------ the event loop */
+
+struct run {
+    gl_worker *w;
+    const struct cli_opts *o;
+    struct bar bar;
+    bool interrupted;
+    bool at_line_start;         /* stdout */
+    struct gl_event *done;      /* the last event of the awaited request */
+};
+
+/* Wait for request seq's last event, printing pieces on the way. Returns the
+ * last event (caller frees) or NULL if the worker went away. */
+static struct gl_event *await(struct run *r, uint64_t seq)
+{
+    struct pollfd pf[2] = {
+        {.fd = gl_worker_fd(r->w), .events = POLLIN},
+        {.fd = sig_pipe[0], .events = POLLIN},
+    };
+    for (;;) {
+        struct gl_event *ev;
+        while ((ev = gl_worker_next_event(r->w))) {
+            if (ev->type == GL_EVENT_PROGRESS) {
+                bar_draw(&r->bar, ev->stage, ev->fraction);
+            } else if (ev->type == GL_EVENT_PIECE) {
+                bar_clear(&r->bar);
+                if (!r->o->json && ev->len) {
+                    fwrite(ev->text, 1, ev->len, stdout);
+                    fflush(stdout);
+                    r->at_line_start = ev->text[ev->len - 1] == '\n';
+                }
+            } else if (ev->type == GL_EVENT_NOTICE) {
+                bar_clear(&r->bar);
+                if (!r->o->quiet)
+                    fprintf(stderr, "glimpse: %s\n", ev->text);
+            }
+            if (ev->seq == seq && ev->last) {
+                bar_clear(&r->bar);
+                return ev;
+            }
+            gl_event_free(ev);
+        }
+        int n = poll(pf, 2, -1);
+        if (n < 0 && errno != EINTR)
+            return NULL;
+        if (pf[1].revents & POLLIN) {
+            char buf[16];
+            while (read(sig_pipe[0], buf, sizeof buf) > 0)
+                ;
+            if (!r->interrupted) {
+                r->interrupted = true;
+                gl_worker_cancel(r->w);
+            } else {
+                /* a second Ctrl-C: leave now */
+                bar_clear(&r->bar);
+                fputc('\n', stdout);
+                fflush(stdout);
+                _exit(EXIT_INTERRUPTED);
+            }
+        }
+    }
+}
+
+static void verbose_report(const struct gl_event *ev, double load_ms, double encode_ms)
+{
+    const struct gl_turn_stats *s = &ev->stats;
+    fprintf(stderr, "load duration:        %.0f ms\n", load_ms);
+    if (encode_ms > 0)
+        fprintf(stderr, "image encode:         %.0f ms\n", encode_ms);
+    fprintf(stderr, "prompt eval count:    %d positions\n", s->prompt_tokens);
+    fprintf(stderr, "prompt eval duration: %.0f ms\n", s->prefill_ms);
+    fprintf(stderr, "prompt eval rate:     %.2f tokens/s\n",
+            s->prefill_ms > 0 ? s->prompt_tokens / (s->prefill_ms / 1e3) : 0.0);
+    fprintf(stderr, "time to first token:  %.0f ms\n", s->ttft_ms);
+    fprintf(stderr, "eval count:           %d tokens\n", s->answer_tokens);
+    fprintf(stderr, "eval duration:        %.0f ms\n", s->decode_ms);
+    fprintf(stderr, "eval rate:            %.2f tokens/s\n",
+            s->decode_ms > 0 && s->answer_tokens > 1 ? (s->answer_tokens - 1) / (s->decode_ms / 1e3) : 0.0);
+    fprintf(stderr, "context:              %d of %d positions\n", ev->ctx.used, ev->ctx.n_ctx);
+}
+
+/* Read all of stdin into a malloc'd string (a trailing newline is dropped). */
 static char *read_stdin(void)
 {
     size_t n = 0, cap = 4096;
@@ -59,253 +276,256 @@ static char *read_stdin(void)
             break;
     }
     s[n] = 0;
-    /* a trailing newline from `echo` is not part of the question */
     while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
         s[--n] = 0;
     return s;
 }
 
-static void fail(const char *msg)
-{
-    fprintf(stderr, "glimpse: %s\n", msg);
-}
+/* ------------------------------------------------------------ dumps without the LLM */
 
-struct turn_result {
-    struct tok_ids out;
-    char *text;
-    size_t text_len, text_cap;
-    const char *stop_reason;
-    double prefill_ms, decode_ms;
-    int prefill_tokens, decode_tokens;
-};
-
-static void text_add(struct turn_result *r, const char *s, size_t n)
+/* --dump-preprocessed / --dump-embd with only the mmproj: encode the first
+ * image directly (no language model needed). */
+static int dump_mmproj_only(const struct cli_opts *o)
 {
-    if (r->text_len + n + 1 > r->text_cap) {
-        size_t cap = r->text_cap ? r->text_cap * 2 : 256;
-        while (cap < r->text_len + n + 1)
-            cap *= 2;
-        char *p = realloc(r->text, cap);
-        if (!p)
-            return;
-        r->text = p;
-        r->text_cap = cap;
-    }
-    memcpy(r->text + r->text_len, s, n);
-    r->text_len += n;
-    r->text[r->text_len] = 0;
-}
-
-static json_t *ids_json(const int32_t *ids, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_integer(ids[i]));
-    return a;
-}
-
-int cli_generate(const struct cli_opts *o)
-{
-    int rc = EXIT_RUNTIME;
     char *err = NULL;
-    gguf_file *gf = NULL;
-    llama_model *lm = NULL;
-    tok_vocab *vocab = NULL;
-    llama_state *st = NULL;
+    int rc = EXIT_RUNTIME;
+    gguf_file *f = NULL;
+    clip_model *cm = NULL;
     gl_pool *pool = NULL;
-    gl_sampler *smp = NULL;
-    float *logits = NULL;
-    char *stdin_text = NULL;
-    struct tok_ids prompt = {0};
-    struct turn_result res = {0};
-
-    if (!o->model) {
-        fail("no model given: use -m MODEL.gguf");
-        return EXIT_USAGE;
-    }
-    if (o->n_images > 0) {
-        fail("images need the vision engine, which is not built yet");
-        return EXIT_USAGE;
-    }
-
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-
-    double t0 = gl_now();
-    if (!(gf = gguf_open(o->model, &err)) || !(lm = llama_load(gf, &err)) ||
-        !(vocab = tok_load(gf, &err)))
+    struct gl_image img = {0};
+    uint8_t *sq = NULL;
+    float *chw = NULL, *rows = NULL;
+    if (!(f = gguf_open(o->mmproj, &err)) || !(cm = clip_load(f, &err)))
         goto out;
-    const struct llama_hparams *hp = llama_get_hparams(lm);
-    if (tok_n_vocab(vocab) != hp->n_vocab) {
-        err = gl_strfmt("%s: the vocabulary has %d tokens but the embedding table %d rows", o->model,
-                        tok_n_vocab(vocab), hp->n_vocab);
+    struct gl_image_opts io = {.no_exif = o->no_exif};
+    if (gl_image_load(o->images[0], &io, &img, &err))
         goto out;
-    }
-    struct llama_state_params spar = llama_state_default_params();
-    spar.n_ctx = o->n_ctx > 0 ? o->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
-    spar.kv_type = o->kv_type;
-    if (!(st = llama_state_new(lm, &spar, &err)) || !(pool = gl_pool_new(o->n_threads, &err)) ||
-        !(smp = gl_sampler_new(&o->sp, hp->n_vocab, &err)))
-        goto out;
-    if (!(logits = malloc((size_t)hp->n_vocab * sizeof *logits))) {
+    const struct clip_hparams *hp = clip_hparams(cm);
+    int s = hp->image_size;
+    sq = malloc((size_t)s * (size_t)s * 3);
+    if (!sq) {
         err = gl_strfmt("out of memory");
         goto out;
     }
-    double load_ms = (gl_now() - t0) * 1e3;
-    struct llama_abort ab = {.should_abort = should_abort};
-    /* The last answer's final token when it was sampled but not yet fed
-     * (the answer stopped at -n): it goes in before the next turn. */
-    int32_t pending = -1;
+    if (gl_image_square(&img, o->compat_llamacpp ? GL_PRE_LLAMACPP : GL_PRE_LLAVA, s, hp->pad_rgb, sq, &err))
+        goto out;
+    if (o->dump_pre && !write_file_atomic(o->dump_pre, sq, (size_t)s * (size_t)s * 3, &err))
+        goto out;
+    if (o->dump_embd) {
+        chw = malloc(sizeof(float) * 3 * (size_t)s * (size_t)s);
+        rows = malloc(sizeof(float) * (size_t)clip_n_rows(cm) * (size_t)clip_n_out(cm));
+        if (!chw || !rows || !(pool = gl_pool_new(o->n_threads, &err))) {
+            if (!err)
+                err = gl_strfmt("out of memory");
+            goto out;
+        }
+        gl_image_normalize(chw, sq, s, hp->mean, hp->std);
+        struct clip_opts co = {.mode = o->compat_llamacpp ? CLIP_MODE_LLAMACPP : CLIP_MODE_LLAVA};
+        if (clip_encode(cm, pool, chw, &co, rows, &err))
+            goto out;
+        if (!write_file_atomic(o->dump_embd, rows,
+                               sizeof(float) * (size_t)clip_n_rows(cm) * (size_t)clip_n_out(cm), &err))
+            goto out;
+    }
+    rc = EXIT_OK;
+out:
+    if (err) {
+        fprintf(stderr, "glimpse: %s\n", err);
+        free(err);
+    }
+    free(sq);
+    free(chw);
+    free(rows);
+    gl_image_free(&img);
+    gl_pool_free(pool);
+    clip_free(cm);
+    gguf_close(f);
+    return rc;
+}
+
+struct dump_req {
+    const struct cli_opts *o;
+};
+
+static int dump_with_chat(void *user, gl_model *m, gl_chat *c, const struct gl_callbacks *cb, char **err)
+{
+    const struct cli_opts *o = ((struct dump_req *)user)->o;
+    (void)m;
+    (void)cb;
+    if (!c)
+        return err ? gl_err(err, "no conversation") : -1;
+    if (o->dump_pre) {
+        uint8_t *sq;
+        int s;
+        if (gl_chat_model_view(c, 0, &sq, &s, err))
+            return -1;
+        bool ok = write_file_atomic(o->dump_pre, sq, (size_t)s * (size_t)s * 3, err);
+        free(sq);
+        if (!ok)
+            return -1;
+    }
+    if (o->dump_embd) {
+        int rows, n_embd;
+        const float *e = gl_chat_image_embd(c, 0, &rows, &n_embd);
+        if (!e)
+            return gl_err(err, "no image to dump");
+        if (!write_file_atomic(o->dump_embd, e, sizeof(float) * (size_t)rows * (size_t)n_embd, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ one-shot */
+
+int cli_generate(const struct cli_opts *o)
+{
+    bool dumping = o->dump_pre || o->dump_embd;
+    if (dumping && o->n_images == 0) {
+        fprintf(stderr, "glimpse: --dump-preprocessed and --dump-embd need an image\n");
+        return EXIT_USAGE;
+    }
+    if (dumping && !o->model && o->n_prompts == 0) {
+        if (!o->mmproj) {
+            fprintf(stderr, "glimpse: the dumps need the vision projector: give --mmproj FILE\n");
+            return EXIT_USAGE;
+        }
+        return dump_mmproj_only(o);
+    }
+    if (!o->model) {
+        fprintf(stderr, "glimpse: no model given: use -m MODEL.gguf (see glimpse --help)\n");
+        return EXIT_USAGE;
+    }
+    if (o->n_images > 0 && !o->mmproj) {
+        fprintf(stderr, "glimpse: images need the vision projector: give its mmproj file with --mmproj\n");
+        return EXIT_USAGE;
+    }
+    if (signals_install()) {
+        fprintf(stderr, "glimpse: cannot set up signal handling\n");
+        return EXIT_RUNTIME;
+    }
+
+    char *err = NULL;
+    int rc = EXIT_RUNTIME;
+    char *stdin_text = NULL;
+    struct run r = {.o = o, .at_line_start = true};
+    r.bar.on = !o->quiet && !o->json && isatty(STDERR_FILENO);
+    if (!o->quiet && o->json && isatty(STDERR_FILENO))
+        r.bar.on = true;
+    if (!(r.w = gl_worker_new(&err))) {
+        fprintf(stderr, "glimpse: %s\n", err);
+        free(err);
+        return EXIT_RUNTIME;
+    }
+
+    struct gl_model_params mp = gl_model_default_params();
+    mp.n_threads = o->n_threads;
+    struct gl_chat_params cp = gl_chat_default_params();
+    cp.n_ctx = o->n_ctx;
+    cp.kv_type = o->kv_type;
+    cp.tmpl = o->tmpl;
+    cp.system = o->system;
+    cp.vision = o->compat_llamacpp ? GL_VISION_LLAMACPP : GL_VISION_LLAVA;
+    cp.no_exif = o->no_exif;
+    cp.sampling = o->sp;
+    cp.n_predict = o->n_predict;
+    cp.context_policy = o->context_policy;
+
+    double t0 = gl_now();
+    struct gl_event *ev = await(&r, gl_worker_load(r.w, o->model, o->mmproj, &mp, &cp));
+    double load_ms = (gl_now() - t0) * 1e3, encode_ms = 0;
+    if (!ev || ev->type != GL_EVENT_LOADED)
+        goto fail_event;
+    gl_event_free(ev);
+
+    for (int i = 0; i < o->n_images; i++) {
+        double te = gl_now();
+        ev = await(&r, gl_worker_add_image(r.w, o->images[i]));
+        if (!ev || ev->type != GL_EVENT_IMAGE_ADDED)
+            goto fail_event;
+        encode_ms += (gl_now() - te) * 1e3;
+        gl_event_free(ev);
+    }
+    if (dumping) {
+        struct dump_req dr = {o};
+        ev = await(&r, gl_worker_with_chat(r.w, dump_with_chat, &dr));
+        if (!ev || ev->type != GL_EVENT_DONE)
+            goto fail_event;
+        gl_event_free(ev);
+    }
 
     for (int ti = 0; ti < o->n_prompts; ti++) {
         const char *text = o->prompts[ti];
         if (strcmp(text, "-") == 0) {
             free(stdin_text);
             if (!(stdin_text = read_stdin())) {
-                err = gl_strfmt("could not read the prompt from standard input");
+                fprintf(stderr, "glimpse: could not read the prompt from standard input\n");
                 goto out;
             }
             text = stdin_text;
         }
-        prompt.n = 0;
-        if (pending >= 0 && tok_ids_push(&prompt, pending)) {
-            err = gl_strfmt("out of memory");
+        ev = await(&r, gl_worker_ask(r.w, text));
+        if (!ev)
+            goto out;
+        if (ev->type == GL_EVENT_CANCELLED) {
+            gl_event_free(ev);
+            if (!o->json)
+                fputc('\n', stdout);
+            rc = EXIT_INTERRUPTED;
             goto out;
         }
-        size_t skip = prompt.n; /* fed, but not part of this turn's prompt */
-        if (gl_prompt_turn(vocab, o->tmpl, o->system, ti == 0, text, 0, &prompt, &err))
-            goto out;
-        pending = -1;
-        if ((int)prompt.n + llama_state_pos(st) > llama_state_n_ctx(st)) {
-            err = gl_strfmt("the prompt needs %d positions but only %d of the context's %d are free "
-                            "(use -c to enlarge it)",
-                            (int)prompt.n, llama_state_n_ctx(st) - llama_state_pos(st),
-                            llama_state_n_ctx(st));
-            rc = EXIT_RUNTIME;
-            goto out;
-        }
-
-        free(res.text);
-        tok_ids_free(&res.out);
-        memset(&res, 0, sizeof res);
-        res.stop_reason = "length";
-        double tp = gl_now();
-        int r = llama_forward(st, pool, prompt.ids, NULL, (int)prompt.n, logits, &ab, &err);
-        if (r == -1)
-            goto out;
-        res.prefill_ms = (gl_now() - tp) * 1e3;
-        res.prefill_tokens = (int)(prompt.n - skip);
-        for (size_t i = skip; i < prompt.n; i++)
-            gl_sampler_accept(smp, prompt.ids[i]);
-
-        struct tok_stream ts = {0};
-        const bool strip_lead = o->tmpl != GL_TMPL_RAW || text[0] == 0;
-        char piece[256];
-        double td = gl_now();
-        if (r == -2) {
-            res.stop_reason = "cancel";
-        } else {
-            for (int i = 0; o->n_predict < 0 || i < o->n_predict; i++) {
-                if (g_interrupted) {
-                    res.stop_reason = "cancel";
-                    break;
-                }
-                int32_t id = gl_sampler_sample(smp, logits, NULL, NULL);
-                if (id == tok_eos(vocab)) {
-                    res.stop_reason = "eos";
-                    break;
-                }
-                tok_ids_push(&res.out, id);
-                gl_sampler_accept(smp, id);
-                size_t n = tok_stream_feed(vocab, &ts, id, piece, sizeof piece);
-                const char *p = piece;
-                /* SentencePiece's word marker makes an answer start with a
-                 * space; like its decoder, drop it (a raw continuation of
-                 * the user's text keeps it: it separates the words). */
-                if (res.text_len == 0 && n > 0 && piece[0] == ' ' && strip_lead) {
-                    p++;
-                    n--;
-                }
-                text_add(&res, p, n);
-                if (!o->json && n) {
-                    fwrite(p, 1, n, stdout);
-                    fflush(stdout);
-                }
-                res.decode_tokens++;
-                bool last = o->n_predict >= 0 && i + 1 >= o->n_predict;
-                if (last) {
-                    pending = id;
-                    break;
-                }
-                if (llama_state_pos(st) >= llama_state_n_ctx(st)) {
-                    pending = id;
-                    res.stop_reason = "length";
-                    break;
-                }
-                r = llama_forward(st, pool, &id, NULL, 1, logits, &ab, &err);
-                if (r == -2) {
-                    res.stop_reason = "cancel";
-                    break;
-                }
-                if (r)
-                    goto out;
-            }
-        }
-        size_t n = tok_stream_flush(&ts, piece, sizeof piece);
-        text_add(&res, piece, n);
-        res.decode_ms = (gl_now() - td) * 1e3;
+        if (ev->type != GL_EVENT_TURN_DONE)
+            goto fail_event;
+        struct gl_event *done = ev;
         if (o->json) {
-            json_t *j = json_object();
-            json_object_set_new(j, "prompt_tokens", ids_json(prompt.ids + skip, prompt.n - skip));
-            json_object_set_new(j, "output_ids", ids_json(res.out.ids, res.out.n));
-            json_object_set_new(j, "output_text", json_stringn(res.text ? res.text : "", res.text_len));
-            json_object_set_new(j, "stop_reason", json_string(res.stop_reason));
-            json_t *t = json_object();
-            json_object_set_new(t, "load_ms", json_real(ti == 0 ? load_ms : 0.0));
-            json_object_set_new(t, "prefill_ms", json_real(res.prefill_ms));
-            json_object_set_new(t, "prefill_tokens", json_integer(res.prefill_tokens));
-            json_object_set_new(t, "decode_ms", json_real(res.decode_ms));
-            json_object_set_new(t, "decode_tokens", json_integer(res.decode_tokens));
-            json_object_set_new(j, "timings", t);
-            json_dumpf(j, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
-            fputc('\n', stdout);
-            json_decref(j);
+            struct turn_copy tc = {.index = done->index};
+            ev = await(&r, gl_worker_with_chat(r.w, copy_turn, &tc));
+            bool copied = ev && ev->type == GL_EVENT_DONE;
+            gl_event_free(ev);
+            if (copied) {
+                json_t *j = json_object();
+                json_object_set_new(j, "prompt_tokens", tc.prompt);
+                json_object_set_new(j, "output_ids", tc.output);
+                json_object_set_new(j, "output_text", json_string(tc.text ? tc.text : ""));
+                json_object_set_new(j, "stop_reason", json_string(gl_stop_name(done->stop)));
+                json_t *t = json_object();
+                json_object_set_new(t, "load_ms", json_real(ti == 0 ? load_ms : 0.0));
+                json_object_set_new(t, "prefill_ms", json_real(done->stats.prefill_ms));
+                json_object_set_new(t, "prefill_tokens", json_integer(done->stats.prompt_tokens));
+                json_object_set_new(t, "decode_ms", json_real(done->stats.decode_ms));
+                json_object_set_new(t, "decode_tokens", json_integer(done->stats.answer_tokens));
+                json_object_set_new(j, "timings", t);
+                json_dumpf(j, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+                fputc('\n', stdout);
+                json_decref(j);
+            } else {
+                json_decref(tc.prompt);
+                json_decref(tc.output);
+            }
+            free(tc.text);
         } else {
-            if (n)
-                fwrite(piece, 1, n, stdout);
             fputc('\n', stdout);
         }
         fflush(stdout);
         if (o->verbose)
-            fprintf(stderr,
-                    "load %.0f ms | prompt %d tokens, %.0f ms (%.1f tok/s) | answer %d tokens, "
-                    "%.0f ms (%.1f tok/s)\n",
-                    load_ms, res.prefill_tokens, res.prefill_ms,
-                    res.prefill_tokens / (res.prefill_ms / 1e3 + 1e-9), res.decode_tokens,
-                    res.decode_ms, res.decode_tokens / (res.decode_ms / 1e3 + 1e-9));
-        if (g_interrupted) {
+            verbose_report(done, ti == 0 ? load_ms : 0, ti == 0 ? encode_ms : 0);
+        bool stopped = done->stop == GL_STOP_CANCEL;
+        gl_event_free(done);
+        if (stopped || r.interrupted) {
             rc = EXIT_INTERRUPTED;
             goto out;
         }
     }
     rc = EXIT_OK;
+    goto out;
+
+fail_event:
+    if (ev && ev->type == GL_EVENT_CANCELLED)
+        rc = EXIT_INTERRUPTED;
+    else
+        fprintf(stderr, "glimpse: %s\n", ev && ev->len ? ev->text : "the worker stopped unexpectedly");
+    gl_event_free(ev);
 out:
-    if (err) {
-        fail(err);
-        free(err);
-    }
-    free(res.text);
-    tok_ids_free(&res.out);
-    tok_ids_free(&prompt);
     free(stdin_text);
-    free(logits);
-    gl_sampler_free(smp);
-    gl_pool_free(pool);
-    llama_state_free(st);
-    tok_free(vocab);
-    llama_free(lm);
-    gguf_close(gf);
+    gl_worker_free(r.w);
     return rc;
 }

@@ -19,20 +19,39 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-        "Usage: glimpse [OPTION]... [IMAGE]\n"
+        "Usage: glimpse [OPTION]... [IMAGE]...\n"
         "Chat with a LLaVA-style vision-language model about an image, in the terminal.\n"
         "\n"
         "Modes:\n"
-        "  -p, --prompt TEXT       one-shot: answer TEXT and exit ('-' reads stdin)\n"
+        "  -p, --prompt TEXT       one-shot: answer TEXT and exit ('-' reads stdin);\n"
+        "                          repeat for a scripted multi-turn conversation\n"
         "      --inspect FILE      describe a GGUF model file and exit\n"
         "  -h, --help              show this help and exit\n"
         "  -V, --version           show the version and exit\n"
         "\n"
         "Model:\n"
         "  -m, --model FILE        the language model (.gguf)\n"
+        "      --mmproj FILE       its vision projector (.gguf), needed for images\n"
         "  -t, --threads N         compute threads (default: number of cores)\n"
         "  -c, --ctx-size N        context length in tokens (default: the model's, at most 4096)\n"
         "      --kv-type f16|f32   KV cache element type (default f16)\n"
+        "\n"
+        "Images:\n"
+        "      --image FILE        an image for the first question (or give it as an argument)\n"
+        "      --no-exif           ignore the JPEG orientation tag\n"
+        "      --compat llama.cpp  see and prompt exactly as llama.cpp's llava-cli does\n"
+        "      --dump-preprocessed FILE  write the first image as the model sees it\n"
+        "                          (336x336x3 RGB bytes) and, without -p, exit\n"
+        "      --dump-embd FILE    write the first image's projected rows (float32) and,\n"
+        "                          without -p, exit\n"
+        "\n"
+        "Conversation:\n"
+        "      --template NAME     vicuna_v1 (default), llava_v1, llama.cpp or raw\n"
+        "      --raw               no chat template: BOS + the prompt as is\n"
+        "      --system TEXT       replace the template's system prompt\n"
+        "      --context-policy refuse|drop-oldest\n"
+        "                          when a turn does not fit: refuse it (default) or drop\n"
+        "                          the oldest turns\n"
         "\n"
         "Generation:\n"
         "  -n, --n-predict N       at most N tokens per answer (default 256; -1 = no limit)\n"
@@ -43,9 +62,6 @@ static void usage(FILE *out)
         "      --repeat-penalty F  penalise recent tokens (default 1.0 = off)\n"
         "      --repeat-last-n N   window of the repetition penalty (default 64)\n"
         "  -s, --seed N            random seed (default: from the clock)\n"
-        "      --template NAME     vicuna_v1 (default), llava_v1, llama.cpp or raw\n"
-        "      --raw               no chat template: BOS + the prompt as is\n"
-        "      --system TEXT       replace the template's system prompt\n"
         "\n"
         "Output:\n"
         "      --json              print one JSON object per answer instead of streaming text\n"
@@ -59,7 +75,8 @@ static void usage(FILE *out)
 enum {
     OPT_INSPECT = 256, OPT_JSON, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P,
     OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_RAW, OPT_KV_TYPE, OPT_MMPROJ, OPT_IMAGE,
-    OPT_SYSTEM, OPT_TEMPLATE, OPT_COMPAT, OPT_NO_EXIF, OPT_DUMP_PRE, OPT_DUMP_EMBD
+    OPT_SYSTEM, OPT_TEMPLATE, OPT_COMPAT, OPT_NO_EXIF, OPT_DUMP_PRE, OPT_DUMP_EMBD,
+    OPT_CONTEXT_POLICY
 };
 
 /* Number parsing: the whole argument must be a number in [lo, hi]. */
@@ -120,6 +137,7 @@ int main(int argc, char **argv)
         {"no-exif", no_argument, NULL, OPT_NO_EXIF},
         {"dump-preprocessed", required_argument, NULL, OPT_DUMP_PRE},
         {"dump-embd", required_argument, NULL, OPT_DUMP_EMBD},
+        {"context-policy", required_argument, NULL, OPT_CONTEXT_POLICY},
         {NULL, 0, NULL, 0},
     };
     struct cli_opts o = {
@@ -262,6 +280,16 @@ int main(int argc, char **argv)
         case OPT_DUMP_EMBD:
             o.dump_embd = optarg;
             break;
+        case OPT_CONTEXT_POLICY:
+            if (strcmp(optarg, "refuse") == 0)
+                o.context_policy = GL_CONTEXT_REFUSE;
+            else if (strcmp(optarg, "drop-oldest") == 0)
+                o.context_policy = GL_CONTEXT_DROP_OLDEST;
+            else {
+                fprintf(stderr, "glimpse: --context-policy is refuse or drop-oldest, not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case ':':
             fprintf(stderr, "glimpse: option %s needs a value (see glimpse --help)\n", argv[optind - 1]);
             return EXIT_USAGE;
@@ -284,7 +312,7 @@ int main(int argc, char **argv)
 
     if (inspect)
         return cli_inspect(inspect, o.json);
-    if (o.n_prompts > 0)
+    if (o.n_prompts > 0 || o.dump_pre || o.dump_embd)
         return cli_generate(&o);
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
         fprintf(stderr, "glimpse: not a terminal: use -p TEXT for one-shot use (see glimpse --help)\n");

@@ -1,8 +1,10 @@
 /*
  * test_quant.c - the element formats of quant.c: traits table, half/bfloat16
  * conversions, dequantization of hand-built blocks, the x86-exact activation
- * quantizers, and per-format round-trip and dot-product error bounds (in the
- * spirit of ggml's tests/test-quantize-fns.cpp).
+ * quantizers, per-format round-trip and dot-product error bounds (in the
+ * spirit of ggml's tests/test-quantize-fns.cpp) under every kernel set this CPU
+ * runs, and the SIMD kernels returning exactly the scalar reference's bits on
+ * random and extreme blocks.
  *
  * Hand-built blocks are written byte by byte at the offsets of ggml's layouts
  * and decoded here with formulas arranged differently from quant.c's (ggml's
@@ -16,6 +18,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,7 +119,6 @@ static void test_init_race(void)
         good = good && out[i][0] == 1.0f && out[i][1] == -2.0f && out[i][3] == 0x1p-24f &&
                out[i][2] == (float)half_value(0x3555);
     ok(good, "concurrent first use of the traits sees the f16 table built");
-    is_str(gl_quant_kernels(), "scalar", "kernel set is the scalar reference");
 }
 
 /* ------------------------------------------------------------------ traits table */
@@ -367,7 +369,7 @@ static const struct {
     { GL_TYPE_Q8_K, 0.008, 0 },
 };
 
-static void test_round_trip_and_dot(void)
+static void test_round_trip_and_dot(const char *set)
 {
     float *x = malloc(N_SIGNAL * sizeof *x), *y = malloc(N_SIGNAL * sizeof *y);
     float *xd = malloc(N_SIGNAL * sizeof *xd), *yd = malloc(N_SIGNAL * sizeof *yd);
@@ -379,7 +381,8 @@ static void test_round_trip_and_dot(void)
 
     for (size_t k = 0; k < sizeof bounds / sizeof bounds[0]; k++) {
         const struct gl_type_traits *t = tr(bounds[k].type);
-        const char *nm = gl_type_name(bounds[k].type);
+        char nm[48];
+        snprintf(nm, sizeof nm, "%s %s", set, gl_type_name(bounds[k].type));
         if (!t)
             continue;
         is_int(gl_row_size(bounds[k].type, N_SIGNAL), N_SIGNAL / t->blck_size * t->type_size,
@@ -458,7 +461,7 @@ static void test_round_trip_and_dot(void)
         bool zero = true;
         for (int i = 0; i < 512; i++)
             zero = zero && xd[i] == 0.0f;
-        ok(zero, "%s: zeros round-trip to zeros", t->name);
+        ok(zero, "%s %s: zeros round-trip to zeros", set, t->name);
     }
     free(x);
     free(y);
@@ -978,9 +981,273 @@ static void test_hand_dots(void)
     ok(s == (float)iw, "q6_K.q8_K: integer dot %lld (got %g)", iw, s);
 }
 
+/* ------------------------------------------------------------------ kernel sets */
+
+/* The set gl_quant_init() picked: GLIMPSE_KERNELS when it names a set this
+ * CPU runs, else the best one. */
+static void test_kernel_sets(void)
+{
+    const char *first = gl_quant_kernels();
+    ok(strcmp(first, "scalar") == 0 || strcmp(first, "avx2") == 0, "kernel set in use is known (%s)", first);
+    const bool avx2 = gl_quant_set_kernels("avx2") == 0;
+    const char *env = getenv("GLIMPSE_KERNELS");
+    if (env && strcmp(env, "scalar") == 0)
+        is_str(first, "scalar", "GLIMPSE_KERNELS=scalar is obeyed");
+    else
+        is_str(first, avx2 ? "avx2" : "scalar", "the best set this CPU runs is the default");
+
+    is_int(gl_quant_set_kernels("no-such-set"), -1, "an unknown set is refused");
+    is_int(gl_quant_set_kernels(NULL), -1, "a NULL set name is refused");
+    is_int(gl_quant_set_kernels("scalar"), 0, "the scalar set is always available");
+    is_str(gl_quant_kernels(), "scalar", "switched to scalar");
+    is_int(gl_quant_set_kernels("no-such-set"), -1, "a refused name...");
+    is_str(gl_quant_kernels(), "scalar", "...changes nothing");
+    if (avx2) {
+        is_int(gl_quant_set_kernels("avx2"), 0, "avx2 selectable again");
+        is_str(gl_quant_kernels(), "avx2", "switched to avx2");
+        ok(tr(GL_TYPE_Q4_K)->vec_dot != NULL && tr(GL_TYPE_Q8_K)->from_float != NULL,
+           "avx2 set fills the traits");
+        int r = gl_quant_set_kernels("avx512");
+        if (r == 0)
+            is_str(gl_quant_kernels(), "avx2", "avx512 runs the avx2 kernels for now");
+        else
+            ok(r == -1, "avx512 refused on a CPU without it");
+    } else {
+        tap_skip(4, "this CPU has no AVX2+FMA+F16C");
+    }
+    gl_quant_set_kernels(first);
+}
+
+/* ------------------------------------------------------------------ SIMD == scalar */
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+/* A finite half: mostly ordinary scales, sometimes an extreme one. */
+static uint16_t rnd_half(void)
+{
+    static const uint16_t edge[] = { 0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x7bff, 0xfbff,
+                                     0x3c00, 0xbc00, 0x0200, 0x8001 };
+    uint32_t r = rnd();
+    if (r % 8 == 0)
+        return edge[(r >> 3) % (sizeof edge / sizeof edge[0])];
+    /* exponent 5..24: magnitudes 2^-10 .. 2^9 */
+    return (uint16_t)((r & 0x83ff) | ((5u + (r >> 16) % 20u) << 10));
+}
+
+static float rnd_float_scale(void)
+{
+    static const float edge[] = { 0.0f, -0.0f, 1.0f, 1e-30f, 3e30f, -7.5f, 0x1p-126f };
+    uint32_t r = rnd();
+    if (r % 8 == 0)
+        return edge[(r >> 3) % (sizeof edge / sizeof edge[0])];
+    return ldexpf((float)(int)(r % 2001 - 1000) / 1000.0f, (int)(rnd() % 40) - 25);
+}
+
+/* Offsets of the f16 scale fields of each weight/activation block. */
+static void fix_halves(int type, uint8_t *b)
+{
+    switch (type) {
+    case GL_TYPE_Q4_1: case GL_TYPE_Q5_1: case GL_TYPE_Q8_1: case GL_TYPE_Q4_K: case GL_TYPE_Q5_K:
+        put16(b + 2, rnd_half());
+        /* fall through */
+    case GL_TYPE_Q4_0: case GL_TYPE_Q5_0: case GL_TYPE_Q8_0:
+        put16(b, rnd_half());
+        break;
+    case GL_TYPE_Q2_K:
+        put16(b + 80, rnd_half());
+        put16(b + 82, rnd_half());
+        break;
+    case GL_TYPE_Q3_K:
+        put16(b + 108, rnd_half());
+        break;
+    case GL_TYPE_Q6_K:
+        put16(b + 208, rnd_half());
+        break;
+    case GL_TYPE_Q8_K: {
+        float d = rnd_float_scale();
+        memcpy(b, &d, 4);
+        if (rnd() % 2) {        /* consistent bsums, or arbitrary ones */
+            for (int j = 0; j < 16; j++) {
+                int sum = 0;
+                for (int i = 0; i < 16; i++)
+                    sum += (int8_t)b[4 + 16 * j + i];
+                put16(b + 260 + 2 * j, (uint16_t)(int16_t)sum);
+            }
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* A row of random blocks: random bytes (every quant pattern, -128 included),
+ * finite scales. Some rows are all-extreme: every quant byte 0x80 or 0xff. */
+static void rnd_row(int type, uint8_t *b, size_t bytes, int style)
+{
+    const struct gl_type_traits *t = tr(type);
+    for (size_t i = 0; i < bytes; i++)
+        b[i] = style == 0 ? (uint8_t)rnd() : style == 1 ? 0x80 : 0xff;
+    if (type == GL_TYPE_F16) {
+        for (size_t i = 0; i + 1 < bytes; i += 2)
+            if ((get16(b + i) & 0x7c00) == 0x7c00)
+                put16(b + i, (uint16_t)(get16(b + i) & 0xbfff));   /* no inf/NaN */
+        return;
+    }
+    for (size_t off = 0; off < bytes; off += t->type_size)
+        fix_halves(type, b + off);
+}
+
+static bool same_bits(float a, float b)
+{
+    return f2u(a) == f2u(b) || (isnan(a) && isnan(b));
+}
+
+static const int simd_dot_types[] = {
+    GL_TYPE_F16, GL_TYPE_Q4_0, GL_TYPE_Q4_1, GL_TYPE_Q5_0, GL_TYPE_Q5_1, GL_TYPE_Q8_0,
+    GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_Q4_K, GL_TYPE_Q5_K, GL_TYPE_Q6_K,
+};
+#define N_SIMD_DOT (int)(sizeof simd_dot_types / sizeof simd_dot_types[0])
+
+/* Every SIMD dot product against the scalar one on the same bytes. */
+static void test_simd_dots(void)
+{
+    if (gl_quant_set_kernels("avx2") != 0) {
+        tap_skip(N_SIMD_DOT, "this CPU has no AVX2+FMA+F16C");
+        return;
+    }
+    gl_vec_dot_fn simd[GL_TYPE_COUNT] = { 0 }, ref[GL_TYPE_COUNT] = { 0 };
+    for (int k = 0; k < N_SIMD_DOT; k++)
+        simd[simd_dot_types[k]] = tr(simd_dot_types[k])->vec_dot;
+    gl_quant_set_kernels("scalar");
+    for (int k = 0; k < N_SIMD_DOT; k++)
+        ref[simd_dot_types[k]] = tr(simd_dot_types[k])->vec_dot;
+
+    enum { MAXB = 40 };
+    uint8_t *x = malloc(MAXB * 256 * 2), *y = malloc(MAXB * 292);
+    if (!x || !y)
+        tap_skip_all("out of memory");
+    for (int k = 0; k < N_SIMD_DOT; k++) {
+        const int type = simd_dot_types[k];
+        const struct gl_type_traits *t = tr(type), *ty = tr(t->vec_dot_type);
+        int bad = 0, trials = 0, nonzero = 0;
+        for (int trial = 0; trial < 1500 && bad < 3; trial++) {
+            /* rows of 1..MAXB blocks; f16 rows of any length up to 300 */
+            int n = type == GL_TYPE_F16 ? (int)(rnd() % 301)
+                                        : t->blck_size * (1 + (int)(rnd() % (trial < 200 ? 3 : MAXB)));
+            int style = trial % 50 == 1 ? 1 : trial % 50 == 2 ? 2 : 0;
+            rnd_row(type, x, gl_row_size(type, n), style);
+            rnd_row(t->vec_dot_type, y, gl_row_size(t->vec_dot_type, n), style);
+            float a = NAN, b = NAN;
+            ref[type](n, &a, x, y);
+            simd[type](n, &b, x, y);
+            trials++;
+            nonzero += a != 0.0f;
+            if (!same_bits(a, b)) {
+                tap_diag("  %s n=%d style %d: scalar %.9g (%08x), avx2 %.9g (%08x)", t->name, n, style, a,
+                         f2u(a), b, f2u(b));
+                bad++;
+            }
+        }
+        (void)ty;
+        ok(bad == 0 && nonzero > trials / 2, "avx2 %s vec_dot: the scalar bits on %d random rows", t->name,
+           trials);
+    }
+    free(x);
+    free(y);
+}
+
+/* A row of floats for the activation quantizers, in one of several styles:
+ * random magnitudes, rounding ties, zeros, specials. */
+static void rnd_floats(float *x, int n, int style)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t r = rnd();
+        switch (style) {
+        case 0:     /* ordinary activations at a random scale */
+            x[i] = ldexpf((float)(int)(r % 20001 - 10000) / 10000.0f, (int)(rnd() % 20) - 10);
+            break;
+        case 1:     /* halves: with a block maximum of 127 the q8 multiplier is 1 */
+            x[i] = i % 32 == 5 ? 127.0f : (float)(int)(r % 254 - 127) + 0.5f;
+            break;
+        case 2:     /* many zeros and signed zeros, a few tiny values */
+            x[i] = r % 4 == 0 ? 0x1p-140f * (float)(r % 7) : r % 2 ? 0.0f : -0.0f;
+            break;
+        case 3:     /* any bit pattern: NaN, inf, subnormals, huge */
+            x[i] = u2f(r ^ rnd() << 16);
+            break;
+        default:    /* the same magnitude twice with both signs: first one wins */
+            x[i] = i % 16 == 3 ? 2.5f : i % 16 == 9 ? -2.5f : (float)(int)(r % 5) * 0.25f;
+            break;
+        }
+    }
+}
+
+/* The SIMD activation quantizers against the scalar ones, byte for byte. */
+static void test_simd_quantizers(void)
+{
+    static const int types[] = { GL_TYPE_Q8_0, GL_TYPE_Q8_1, GL_TYPE_Q8_K, GL_TYPE_F16 };
+    const int n_types = (int)(sizeof types / sizeof types[0]);
+    if (gl_quant_set_kernels("avx2") != 0) {
+        tap_skip(n_types, "this CPU has no AVX2+FMA+F16C");
+        return;
+    }
+    gl_from_float_fn simd[4], ref[4];
+    for (int k = 0; k < n_types; k++)
+        simd[k] = tr(types[k])->from_float;
+    gl_quant_set_kernels("scalar");
+    for (int k = 0; k < n_types; k++)
+        ref[k] = tr(types[k])->from_float;
+
+    enum { MAXN = 256 * 8 };
+    float *x = malloc(MAXN * sizeof *x);
+    uint8_t *a = malloc(MAXN * 2), *b = malloc(MAXN * 2);
+    if (!x || !a || !b)
+        tap_skip_all("out of memory");
+    for (int k = 0; k < n_types; k++) {
+        const struct gl_type_traits *t = tr(types[k]);
+        int bad = 0, trials = 0;
+        for (int trial = 0; trial < 600 && bad < 3; trial++) {
+            const int style = trial % 5;
+            int n = t->blck_size * (1 + (int)(rnd() % (MAXN / 256)));
+            if (types[k] == GL_TYPE_F16)
+                n = (int)(rnd() % 200);         /* tails too */
+            rnd_floats(x, n, style);
+            const size_t bytes = gl_row_size(types[k], n);
+            memset(a, 0x11, bytes);
+            memset(b, 0x22, bytes);
+            ref[k](x, a, n);
+            simd[k](x, b, n);
+            trials++;
+            if (memcmp(a, b, bytes) != 0) {
+                size_t i = 0;
+                while (a[i] == b[i])
+                    i++;
+                tap_diag("  %s style %d n=%d: first difference at byte %zu (%02x vs %02x)", t->name, style, n,
+                         i, a[i], b[i]);
+                bad++;
+            }
+        }
+        ok(bad == 0, "avx2 %s from_float: the scalar bytes on %d rows (ties, zeros, NaN, inf)", t->name,
+           trials);
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     test_init_race();
+    test_kernel_sets();
     test_traits();
     test_fp16_specials();
     test_fp16_exhaustive();
@@ -998,6 +1265,18 @@ int main(void)
     test_hand_q8_0();
     test_hand_dots();
     test_exact_weights();
-    test_round_trip_and_dot();
+    test_simd_dots();
+    test_simd_quantizers();
+
+    /* the error bounds hold under every kernel set this CPU runs */
+    const char *first = gl_quant_kernels();
+    static const char *const sets[] = { "scalar", "avx2" };
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        if (gl_quant_set_kernels(sets[i]) == 0)
+            test_round_trip_and_dot(sets[i]);
+        else
+            tap_diag("kernel set %s: not available on this CPU", sets[i]);
+    }
+    gl_quant_set_kernels(first);
     return tap_done();
 }

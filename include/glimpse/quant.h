@@ -13,7 +13,8 @@
  * calls traits(T)->vec_dot on a weight row and the converted activation row.
  *
  * The scalar kernels in quant.c are the reference; SIMD versions (chosen at
- * run time, see gl_quant_init) must agree with them within each format's bound.
+ * run time, see gl_quant_init) return exactly the same bits: every kernel adds
+ * its float terms in the order of llama.cpp's x86 kernels.
  */
 #ifndef GLIMPSE_QUANT_H
 #define GLIMPSE_QUANT_H
@@ -73,6 +74,11 @@ struct gl_type_traits {
 void gl_quant_init(void);
 /* Name of the kernel set in use ("scalar", "avx2", ...). */
 const char *gl_quant_kernels(void);
+/* Switch to a kernel set by name: "scalar", "avx2" (AVX2+FMA+F16C) or
+ * "avx512" (for now the AVX2 kernels, and gl_quant_kernels() says "avx2").
+ * Returns 0, or -1 and changes nothing when the name is unknown or this CPU
+ * cannot run the set. For tests and benchmarks: call it while no kernel runs. */
+int gl_quant_set_kernels(const char *name);
 
 /* Traits of a supported type, or NULL for an unknown/unsupported one. */
 const struct gl_type_traits *gl_type_traits(int type);

@@ -1,7 +1,8 @@
 /*
  * quant.c - tensor element formats: half/bfloat16 conversions, ggml's block
  * quantizations (layouts, dequantization, reference quantizers, scalar dot
- * products) and the type-traits table that generic code goes through.
+ * products), the type-traits table that generic code goes through, and the
+ * choice of kernel set (scalar here, SIMD in quant_x86.c).
  *
  * What must agree with the reference implementation (llama.cpp, Feb 2025, x86-64
  * with AVX2/AVX-512), and how closely:
@@ -10,130 +11,42 @@
  *     order as ggml's dequantize_row_* (compiled without FMA contraction);
  *   - activation quantizers (Q8_0, Q8_1, Q8_K, F16, BF16): bit for bit with what
  *     the x86 build computes, because greedy decoding is compared token by token;
- *   - dot products: integer sums inside a block, then float scaling in the order
- *     of ggml's generic kernels, so results track the reference to rounding noise;
+ *   - dot products: bit for bit with the reference's x86 kernels. Integer sums
+ *     are exact in any order, but the float terms are added in the reference's
+ *     vector lanes and folded by its reduction tree (quant_impl.h). Summed in
+ *     another order a logit moves by ~1e-6, enough to move an activation that
+ *     sits on a rounding tie of the next Q8 quantization, and that one quant
+ *     moves logits by 0.1 or more;
  *   - weight quantizers (Q4_0 .. Q6_K): our own simple algorithms. Only tests and
  *     synthetic benchmark weights use them; real weights come from GGUF files.
  *
- * Nothing here allocates; the only global state is the f16 -> f32 table built
- * once by gl_quant_init().
+ * The scalar kernels are the reference for the SIMD ones, which must return the
+ * same bits (tests/test_quant.c checks it).
+ *
+ * Nothing here allocates; the global state is the f16 -> f32 table and the
+ * kernel pointers in the traits table, both set up by gl_quant_init().
  */
+
+/* Every float operation here is one of the reference's, rounded on its own:
+ * the compiler must not fuse a*b + c (GCC does in GNU C mode whenever the
+ * target has FMA, e.g. with -march=native). Where the reference fuses, the code
+ * calls fmaf. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include "config.h"
 
 #include "glimpse/quant.h"
+
+#include "quant_impl.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------ block layouts */
-/* Exact ggml layouts (ggml-common.h). Every field is a byte array or a 16/32-bit
- * scalar at its natural alignment, so there is no padding; the asserts prove it. */
-
-#define QK4_0 32
-typedef struct {
-    gl_fp16 d;                  /* scale */
-    uint8_t qs[QK4_0 / 2];      /* element j in the low nibble of qs[j], j+16 in the high one */
-} block_q4_0;
-_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
-
-#define QK4_1 32
-typedef struct {
-    gl_fp16 d;                  /* scale */
-    gl_fp16 m;                  /* offset (the block minimum) */
-    uint8_t qs[QK4_1 / 2];
-} block_q4_1;
-_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
-
-#define QK5_0 32
-typedef struct {
-    gl_fp16 d;
-    uint8_t qh[4];              /* fifth bit of element j is bit j of this little-endian word */
-    uint8_t qs[QK5_0 / 2];
-} block_q5_0;
-_Static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
-
-#define QK5_1 32
-typedef struct {
-    gl_fp16 d;
-    gl_fp16 m;
-    uint8_t qh[4];
-    uint8_t qs[QK5_1 / 2];
-} block_q5_1;
-_Static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
-
-#define QK8_0 32
-typedef struct {
-    gl_fp16 d;
-    int8_t qs[QK8_0];
-} block_q8_0;
-_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
-
-#define QK8_1 32
-typedef struct {
-    gl_fp16 d;
-    gl_fp16 s;                  /* d * sum(qs), used by the q4_1/q5_1 dot products */
-    int8_t qs[QK8_1];
-} block_q8_1;
-_Static_assert(sizeof(block_q8_1) == 36, "block_q8_1 size");
-
-#define QK_K GL_QK_K
-#define K_SCALE_SIZE 12
-
-/* 16 sub-blocks of 16: x = d*sc*q - dmin*m, q in 0..3, sc and m 4 bits each. */
-typedef struct {
-    uint8_t scales[QK_K / 16];  /* low nibble: scale, high nibble: min */
-    uint8_t qs[QK_K / 4];       /* 2-bit quants, see q2_index() */
-    gl_fp16 d;
-    gl_fp16 dmin;
-} block_q2_K;
-_Static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
-
-/* 16 sub-blocks of 16: x = d*(sc-32)*q, q in -4..3, sc 6 bits. */
-typedef struct {
-    uint8_t hmask[QK_K / 8];    /* high bit; set means "no -4" */
-    uint8_t qs[QK_K / 4];       /* low 2 bits, same arrangement as q2_K */
-    uint8_t scales[12];         /* 16 six-bit scales, see q3k_scale() */
-    gl_fp16 d;
-} block_q3_K;
-_Static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
-
-/* 8 sub-blocks of 32: x = d*sc*q - dmin*m, q in 0..15, sc and m 6 bits. */
-typedef struct {
-    gl_fp16 d;
-    gl_fp16 dmin;
-    uint8_t scales[K_SCALE_SIZE]; /* see k4_scale_min() */
-    uint8_t qs[QK_K / 2];
-} block_q4_K;
-_Static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
-
-/* As q4_K with a fifth bit: q in 0..31. */
-typedef struct {
-    gl_fp16 d;
-    gl_fp16 dmin;
-    uint8_t scales[K_SCALE_SIZE];
-    uint8_t qh[QK_K / 8];       /* element e: bit e/32 of qh[e%32] */
-    uint8_t qs[QK_K / 2];
-} block_q5_K;
-_Static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
-
-/* 16 sub-blocks of 16: x = d*sc*q, q in -32..31, sc a signed byte. */
-typedef struct {
-    uint8_t ql[QK_K / 2];       /* low 4 bits, see q6_index() */
-    uint8_t qh[QK_K / 4];       /* high 2 bits */
-    int8_t scales[QK_K / 16];
-    gl_fp16 d;
-} block_q6_K;
-_Static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
-
-/* Activations for the K-quant dot products: x = d*q. */
-typedef struct {
-    float d;
-    int8_t qs[QK_K];
-    int16_t bsums[QK_K / 16];   /* sums of 16 consecutive quants */
-} block_q8_K;
-_Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
 /* ------------------------------------------------------------------ half / bfloat16 */
 
@@ -258,6 +171,54 @@ static inline int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* ------------------------------------------------------------------ summation order */
+
+/* See quant_impl.h: dot products add their terms the way the reference's x86
+ * kernels do. The integer parts are exact whatever the order; these helpers
+ * fix where each float rounding happens. */
+
+/* lane[l] += sum of a[k] * b[k] over k = 4l..4l+3 of one 32-value chunk, times
+ * sc_lo for lanes 0-3 (values 0-15) and sc_hi for lanes 4-7 (values 16-31):
+ * the K-quants scale per 16 or per 32 values, both whole lanes. */
+static inline void chunk_lanes(int32_t lane[8], const int8_t *a, const int8_t *b, int sc_lo,
+                               int sc_hi)
+{
+    for (int l = 0; l < 8; l++) {
+        int32_t p = 0;
+        for (int k = 4 * l; k < 4 * l + 4; k++)
+            p += a[k] * b[k];
+        lane[l] += (l < 4 ? sc_lo : sc_hi) * p;
+    }
+}
+
+/* acc[l] = fma(lane[l], d, acc[l]): one rounding per lane and block. */
+static inline void scale_lanes(float acc[8], const int32_t lane[8], float d)
+{
+    for (int l = 0; l < 8; l++)
+        acc[l] = fmaf((float)lane[l], d, acc[l]);
+}
+
+/* The 32 values of a q4_0/q4_1 block minus `offset`: value j < 16 in the low
+ * nibble of qs[j], value j >= 16 in the high nibble of qs[j - 16]. */
+static inline void unpack_q4(int8_t q[32], const uint8_t *qs, int offset)
+{
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)((qs[j] & 0x0f) - offset);
+        q[j + 16] = (int8_t)((qs[j] >> 4) - offset);
+    }
+}
+
+/* As unpack_q4 with the fifth bit of value j in bit j of qh. */
+static inline void unpack_q5(int8_t q[32], const uint8_t *qs, const uint8_t *qh4, int offset)
+{
+    const uint32_t qh = (uint32_t)qh4[0] | (uint32_t)qh4[1] << 8 | (uint32_t)qh4[2] << 16 |
+                        (uint32_t)qh4[3] << 24;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)(((qs[j] & 0x0f) | (int)((qh >> j) & 1u) << 4) - offset);
+        q[j + 16] = (int8_t)(((qs[j] >> 4) | (int)((qh >> (j + 16)) & 1u) << 4) - offset);
+    }
+}
+
 /* ------------------------------------------------------------------ f32, f16, bf16 */
 
 static void f32_to_float(const void *restrict vx, float *restrict y, int64_t n)
@@ -295,11 +256,26 @@ static void f16_from_float(const float *restrict x, void *restrict vy, int64_t n
         y[i] = gl_fp32_to_fp16(x[i]);
 }
 
+/* ggml_vec_dot_f16 as the reference's AVX-512 build runs it: four 16-lane
+ * accumulators over steps of 64 values (accumulator j, lane t takes the values
+ * 64i + 16j + t), folded lane-wise as (acc0 + acc2) + (acc1 + acc3), then
+ * across the lanes by gl_hsum16; the last n % 64 products are added in double.
+ * A product of two halves is exact in f32, so "add the product" is the fused
+ * multiply-add of the vector code. */
 static void f16_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const gl_fp16 *x = vx, *y = vy;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++)
+    const int np = n & ~63;
+    float acc[4][16] = { { 0 } };
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int t = 0; t < 16; t++)
+                acc[j][t] += h2f(x[i + 16 * j + t]) * h2f(y[i + 16 * j + t]);
+    float r[16];
+    for (int t = 0; t < 16; t++)
+        r[t] = (acc[0][t] + acc[2][t]) + (acc[1][t] + acc[3][t]);
+    double sum = gl_hsum16(r);
+    for (int i = np; i < n; i++)
         sum += (double)(h2f(x[i]) * h2f(y[i]));
     *s = (float)sum;
 }
@@ -397,19 +373,24 @@ static void q4_0_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
-/* q4_0 . q8_0: sumi * dx * dy per block, as ggml's generic kernel. */
+/* q4_0 . q8_0. The reference repacks q4_0 weight matrices for its AVX2 "8x8"
+ * kernels (ggml_gemv/gemm_q4_0_8x8_q8_0, used when the row count is a multiple
+ * of 8, as in every LLaVA matrix): one output per vector lane, so each block's
+ * integer sum is scaled into a single accumulator, in block order:
+ * sum = fma(sumi, dx*dy, sum). (Its plain AVX2 kernel, with lanes like q8_0's,
+ * misses the tiny model's logits by up to 0.3; this order matches them.) */
 static void q4_0_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q4_0 *x = vx;
     const block_q8_0 *y = vy;
     float sum = 0.0f;
+    int8_t q[32];
     for (int b = 0; b < n / QK4_0; b++) {
-        int sumi = 0;
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            sumi += ((x[b].qs[j] & 0x0f) - 8) * y[b].qs[j];
-            sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + QK4_0 / 2];
-        }
-        sum += sumi * h2f(x[b].d) * h2f(y[b].d);
+        unpack_q4(q, x[b].qs, 8);
+        int32_t sumi = 0;
+        for (int j = 0; j < QK4_0; j++)
+            sumi += q[j] * y[b].qs[j];
+        sum = fmaf((float)sumi, h2f(x[b].d) * h2f(y[b].d), sum);
     }
     *s = sum;
 }
@@ -445,21 +426,24 @@ static void q4_1_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
-/* q4_1 . q8_1: (dx*dy)*sumi + mx*sy, where sy = dy * sum(qy) carries the offset term. */
+/* q4_1 . q8_1 (ggml's AVX2 kernel): lanes scaled by dx*dy into eight
+ * accumulators; the offset term mx*sy (sy = dy * sum(qy), stored) summed
+ * separately in block order and added after the fold. (mx*sy, a product of
+ * two halves, is exact: fused into the sum or not, the bits are the same.) */
 static void q4_1_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q4_1 *x = vx;
     const block_q8_1 *y = vy;
-    float sum = 0.0f;
+    float acc[8] = { 0 }, summs = 0.0f;
+    int8_t q[32];
     for (int b = 0; b < n / QK4_1; b++) {
-        int sumi = 0;
-        for (int j = 0; j < QK4_1 / 2; j++) {
-            sumi += (x[b].qs[j] & 0x0f) * y[b].qs[j];
-            sumi += (x[b].qs[j] >> 4) * y[b].qs[j + QK4_1 / 2];
-        }
-        sum += (h2f(x[b].d) * h2f(y[b].d)) * sumi + h2f(x[b].m) * h2f(y[b].s);
+        int32_t lane[8] = { 0 };
+        unpack_q4(q, x[b].qs, 0);
+        chunk_lanes(lane, q, y[b].qs, 1, 1);
+        scale_lanes(acc, lane, h2f(x[b].d) * h2f(y[b].d));
+        summs += h2f(x[b].m) * h2f(y[b].s);
     }
-    *s = sum;
+    *s = gl_hsum8(acc) + summs;
 }
 
 static void q5_0_to_float(const void *restrict vx, float *restrict y, int64_t n)
@@ -496,22 +480,20 @@ static void q5_0_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
+/* q5_0 . q8_0 (ggml's AVX2 kernel): lanes of (q - 16) * qy scaled by dx*dy. */
 static void q5_0_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q5_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sum = 0.0f;
+    float acc[8] = { 0 };
+    int8_t q[32];
     for (int b = 0; b < n / QK5_0; b++) {
-        const uint32_t qh = load_u32le(x[b].qh);
-        int sumi = 0;
-        for (int j = 0; j < QK5_0 / 2; j++) {
-            int q0 = ((x[b].qs[j] & 0x0f) | (int)((qh >> j) & 1u) << 4) - 16;
-            int q1 = ((x[b].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1u) << 4) - 16;
-            sumi += q0 * y[b].qs[j] + q1 * y[b].qs[j + QK5_0 / 2];
-        }
-        sum += (h2f(x[b].d) * h2f(y[b].d)) * sumi;
+        int32_t lane[8] = { 0 };
+        unpack_q5(q, x[b].qs, x[b].qh, 16);
+        chunk_lanes(lane, q, y[b].qs, 1, 1);
+        scale_lanes(acc, lane, h2f(x[b].d) * h2f(y[b].d));
     }
-    *s = sum;
+    *s = gl_hsum8(acc);
 }
 
 static void q5_1_to_float(const void *restrict vx, float *restrict y, int64_t n)
@@ -551,22 +533,21 @@ static void q5_1_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
+/* q5_1 . q8_1: as q4_1 with five-bit values. */
 static void q5_1_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q5_1 *x = vx;
     const block_q8_1 *y = vy;
-    float sum = 0.0f;
+    float acc[8] = { 0 }, summs = 0.0f;
+    int8_t q[32];
     for (int b = 0; b < n / QK5_1; b++) {
-        const uint32_t qh = load_u32le(x[b].qh);
-        int sumi = 0;
-        for (int j = 0; j < QK5_1 / 2; j++) {
-            int q0 = (x[b].qs[j] & 0x0f) | (int)((qh >> j) & 1u) << 4;
-            int q1 = (x[b].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1u) << 4;
-            sumi += q0 * y[b].qs[j] + q1 * y[b].qs[j + QK5_1 / 2];
-        }
-        sum += (h2f(x[b].d) * h2f(y[b].d)) * sumi + h2f(x[b].m) * h2f(y[b].s);
+        int32_t lane[8] = { 0 };
+        unpack_q5(q, x[b].qs, x[b].qh, 0);
+        chunk_lanes(lane, q, y[b].qs, 1, 1);
+        scale_lanes(acc, lane, h2f(x[b].d) * h2f(y[b].d));
+        summs += h2f(x[b].m) * h2f(y[b].s);
     }
-    *s = sum;
+    *s = gl_hsum8(acc) + summs;
 }
 
 /* ------------------------------------------------------------------ q8_0, q8_1 */
@@ -607,17 +588,18 @@ static void q8_0_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
+/* q8_0 . q8_0: lanes scaled by dx*dy (ggml's AVX2 kernel; llamafile's tinyBLAS,
+ * which takes the reference's batched products, sums the same way). */
 static void q8_0_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q8_0 *x = vx, *y = vy;
-    float sum = 0.0f;
+    float acc[8] = { 0 };
     for (int b = 0; b < n / QK8_0; b++) {
-        int sumi = 0;
-        for (int j = 0; j < QK8_0; j++)
-            sumi += x[b].qs[j] * y[b].qs[j];
-        sum += sumi * (h2f(x[b].d) * h2f(y[b].d));
+        int32_t lane[8] = { 0 };
+        chunk_lanes(lane, x[b].qs, y[b].qs, 1, 1);
+        scale_lanes(acc, lane, h2f(x[b].d) * h2f(y[b].d));
     }
-    *s = sum;
+    *s = gl_hsum8(acc);
 }
 
 /* Q8_1 exists only as an activation format, so this just exposes d*q. */
@@ -747,21 +729,6 @@ static float fit_symmetric(const float *x, int n, int nneg)
     return best_s;
 }
 
-/* q4_K/q5_K: scale and min of sub-block j (0..7), 6 bits each, in 12 bytes.
- * Bytes 0-3: scales 0-3 (bits 0-5) + top bits of scales 4-7 (bits 6-7);
- * bytes 4-7: mins 0-3 + top bits of mins 4-7; bytes 8-11: low nibbles of
- * scale (bits 0-3) and min (bits 4-7) of sub-blocks 4-7. */
-static inline void k4_scale_min(const uint8_t *q, int j, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0x0f) | (q[j - 4] >> 6) << 4;
-        *m = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
-    }
-}
-
 static void k4_pack_scales(uint8_t *q, const int *sc, const int *m)
 {
     memset(q, 0, K_SCALE_SIZE);
@@ -775,16 +742,6 @@ static void k4_pack_scales(uint8_t *q, const int *sc, const int *m)
             q[j] |= (uint8_t)((m[j] >> 4) << 6);
         }
     }
-}
-
-/* q3_K: biased 6-bit scale of sub-block j (0..15). Low nibbles: bytes 0-7
- * (j < 8 low half, j >= 8 high half of byte j-8); the top two bits sit in byte
- * 8 + j%4 at bit 2*(j/4). The scale applied is this minus 32. */
-static inline int q3k_scale(const uint8_t *q, int j)
-{
-    int lo = j < 8 ? q[j] & 0x0f : q[j - 8] >> 4;
-    int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
-    return lo | hi << 4;
 }
 
 static void q3k_pack_scales(uint8_t *q, const int *biased)
@@ -860,32 +817,32 @@ static void q2_K_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
-/* q2_K . q8_K: integer sums per 16, scaled by the 4-bit scales; the mins are
- * applied through the activation block sums. */
+/* q2_K . q8_K (ggml's AVX2 kernel). Per super-block: the min terms first, as
+ * eight lanes prod[k] = m[2k]*bsum[2k] + m[2k+1]*bsum[2k+1] scaled by
+ * dmin = -dy*dmin_x into the same accumulators, then the lanes of the 2-bit
+ * values (4-bit scale per 16) scaled by d = dy*dx. */
 static void q2_K_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q2_K *x = vx;
     const block_q8_K *y = vy;
-    float sum = 0.0f;
+    float acc[8] = { 0 };
+    int8_t q[32];
     for (int b = 0; b < n / QK_K; b++) {
         const uint8_t *sc = x[b].scales;
-        int summs = 0;
-        for (int j = 0; j < 16; j++)
-            summs += y[b].bsums[j] * (sc[j] >> 4);
-        const float dall = y[b].d * h2f(x[b].d);
-        const float dmin = y[b].d * h2f(x[b].dmin);
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            int isuml = 0;
-            for (int e = 16 * j; e < 16 * j + 16; e++) {
-                const int q = (x[b].qs[e / 128 * 32 + e % 32] >> (2 * (e % 128 / 32))) & 3;
-                isuml += y[b].qs[e] * q;
-            }
-            isum += (sc[j] & 0x0f) * isuml;
+        const float d = y[b].d * h2f(x[b].d), dmin = -y[b].d * h2f(x[b].dmin);
+        int32_t prod[8];
+        for (int k = 0; k < 8; k++)
+            prod[k] = (sc[2 * k] >> 4) * y[b].bsums[2 * k] + (sc[2 * k + 1] >> 4) * y[b].bsums[2 * k + 1];
+        scale_lanes(acc, prod, dmin);
+        int32_t lane[8] = { 0 };
+        for (int c = 0; c < 8; c++) {   /* chunk c: bits 2*(c%4) of qs[c/4*32 ..] */
+            for (int i = 0; i < 32; i++)
+                q[i] = (int8_t)((x[b].qs[c / 4 * 32 + i] >> (2 * (c % 4))) & 3);
+            chunk_lanes(lane, q, y[b].qs + 32 * c, sc[2 * c] & 0x0f, sc[2 * c + 1] & 0x0f);
         }
-        sum += dall * isum - dmin * summs;
+        scale_lanes(acc, lane, d);
     }
-    *s = sum;
+    *s = gl_hsum8(acc);
 }
 
 /* ------------------------------------------------------------------ q3_K */
@@ -944,28 +901,25 @@ static void q3_K_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
-/* The generic K-quant kernels accumulate into 8 integer lanes (element e goes
- * to lane e%8), scale each lane by d into 8 float sums, and add the lanes last.
- * We keep that structure so the float rounding follows the same path. */
+/* q3_K . q8_K (ggml's AVX2 kernel): lanes with the 6-bit scales per 16,
+ * scaled by d = dy*dx once per super-block. */
 static void q3_K_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q3_K *x = vx;
     const block_q8_K *y = vy;
-    float sums[8] = { 0 };
+    float acc[8] = { 0 };
+    int8_t q[32];
     for (int b = 0; b < n / QK_K; b++) {
         int32_t lane[8] = { 0 };
-        for (int e = 0; e < QK_K; e++) {
-            const int scale = q3k_scale(x[b].scales, e / 16) - 32;
-            lane[e % 8] += scale * (y[b].qs[e] * q3_K_quant(&x[b], e));
+        for (int c = 0; c < 8; c++) {
+            for (int i = 0; i < 32; i++)
+                q[i] = (int8_t)q3_K_quant(&x[b], 32 * c + i);
+            chunk_lanes(lane, q, y[b].qs + 32 * c, q3k_scale(x[b].scales, 2 * c) - 32,
+                        q3k_scale(x[b].scales, 2 * c + 1) - 32);
         }
-        const float d = h2f(x[b].d) * y[b].d;
-        for (int l = 0; l < 8; l++)
-            sums[l] += d * lane[l];
+        scale_lanes(acc, lane, y[b].d * h2f(x[b].d));
     }
-    float sum = 0.0f;
-    for (int l = 0; l < 8; l++)
-        sum += sums[l];
-    *s = sum;
+    *s = gl_hsum8(acc);
 }
 
 /* ------------------------------------------------------------------ q4_K, q5_K */
@@ -1024,45 +978,53 @@ static void q4_K_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
-/* Unpacks the 8 scales and mins, then the lane scheme described at q3_K. The
- * min term uses the activation sums of 16 (two per 32-value sub-block). */
-static void k45_vec_dot_block(const int8_t *q, const block_q8_K *y, const uint8_t *scales,
-                              int32_t *lane, int *sumi_mins)
+/* The q4_K/q5_K min term: the activation sums of 16 are added in pairs (in
+ * 16 bits, as _mm_hadd_epi16 does) to sums of 32 and weighted by the 6-bit
+ * mins: prod[k] = m[2k]*q8s[2k] + m[2k+1]*q8s[2k+1], k = 0..3. */
+static void k45_min_lanes(const block_q8_K *y, const int *m, int32_t prod[4])
 {
-    int sc[8], m[8];
-    for (int j = 0; j < 8; j++)
-        k4_scale_min(scales, j, &sc[j], &m[j]);
-    int sm = 0;
-    for (int j = 0; j < 16; j++)
-        sm += y->bsums[j] * m[j / 2];
-    *sumi_mins = sm;
-    for (int e = 0; e < QK_K; e++)
-        lane[e % 8] += sc[e / 32] * (y->qs[e] * q[e]);
+    int16_t q8s[8];
+    for (int k = 0; k < 8; k++)
+        q8s[k] = (int16_t)(y->bsums[2 * k] + y->bsums[2 * k + 1]);
+    for (int k = 0; k < 4; k++)
+        prod[k] = m[2 * k] * q8s[2 * k] + m[2 * k + 1] * q8s[2 * k + 1];
 }
 
+/* Lanes of one q4_K/q5_K super-block (values q[256]), one scale per 32. */
+static void k45_lanes(const int8_t *q, const block_q8_K *y, const int *sc, int32_t lane[8])
+{
+    for (int c = 0; c < 8; c++)
+        chunk_lanes(lane, q + 32 * c, y->qs + 32 * c, sc[c], sc[c]);
+}
+
+/* q4_K . q8_K (ggml's AVX2 kernel): lanes scaled by d = dy*dx into eight
+ * accumulators; the min term in four more, am[k] = fma(dmin, prod[k], am[k])
+ * with dmin = -dy*dmin_x, folded as (am0 + am2) + (am1 + am3) and added last. */
 static void q4_K_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q4_K *x = vx;
     const block_q8_K *y = vy;
-    float sums[8] = { 0 };
-    float sum = 0.0f;
+    float acc[8] = { 0 }, am[4] = { 0 };
     int8_t q[QK_K];
     for (int b = 0; b < n / QK_K; b++) {
+        int sc[8], m[8];
+        for (int j = 0; j < 8; j++)
+            k4_scale_min(x[b].scales, j, &sc[j], &m[j]);
+        const float d = y[b].d * h2f(x[b].d), dmin = -y[b].d * h2f(x[b].dmin);
+        int32_t prod[4];
+        k45_min_lanes(&y[b], m, prod);
+        for (int k = 0; k < 4; k++)
+            am[k] = fmaf(dmin, (float)prod[k], am[k]);
         for (int e = 0; e < QK_K; e++)
             q[e] = (int8_t)q4_K_nibble(x[b].qs, e);
         int32_t lane[8] = { 0 };
-        int sumi_mins;
-        k45_vec_dot_block(q, &y[b], x[b].scales, lane, &sumi_mins);
-        const float d = h2f(x[b].d) * y[b].d;
-        for (int l = 0; l < 8; l++)
-            sums[l] += d * lane[l];
-        const float dmin = h2f(x[b].dmin) * y[b].d;
-        sum -= dmin * sumi_mins;
+        k45_lanes(q, &y[b], sc, lane);
+        scale_lanes(acc, lane, d);
     }
-    for (int l = 0; l < 8; l++)
-        sum += sums[l];
-    *s = sum;
+    *s = gl_hsum8(acc) + ((am[0] + am[2]) + (am[1] + am[3]));
 }
+
+
 
 static inline int q5_K_quant(const block_q5_K *x, int e)
 {
@@ -1100,28 +1062,30 @@ static void q5_K_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
+/* q5_K . q8_K (ggml's AVX2 kernel): lanes as q4_K; the min term summed to one
+ * integer per super-block and accumulated apart, summs += dmin * sum, added
+ * after the fold. */
 static void q5_K_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q5_K *x = vx;
     const block_q8_K *y = vy;
-    float sums[8] = { 0 };
-    float sum = 0.0f;
+    float acc[8] = { 0 }, summs = 0.0f;
     int8_t q[QK_K];
     for (int b = 0; b < n / QK_K; b++) {
+        int sc[8], m[8];
+        for (int j = 0; j < 8; j++)
+            k4_scale_min(x[b].scales, j, &sc[j], &m[j]);
+        const float d = y[b].d * h2f(x[b].d), dmin = -y[b].d * h2f(x[b].dmin);
+        int32_t prod[4];
+        k45_min_lanes(&y[b], m, prod);
+        summs += dmin * (float)(prod[0] + prod[1] + prod[2] + prod[3]);
         for (int e = 0; e < QK_K; e++)
             q[e] = (int8_t)q5_K_quant(&x[b], e);
         int32_t lane[8] = { 0 };
-        int sumi_mins;
-        k45_vec_dot_block(q, &y[b], x[b].scales, lane, &sumi_mins);
-        const float d = h2f(x[b].d) * y[b].d;
-        for (int l = 0; l < 8; l++)
-            sums[l] += d * lane[l];
-        const float dmin = h2f(x[b].dmin) * y[b].d;
-        sum -= dmin * sumi_mins;
+        k45_lanes(q, &y[b], sc, lane);
+        scale_lanes(acc, lane, d);
     }
-    for (int l = 0; l < 8; l++)
-        sum += sums[l];
-    *s = sum;
+    *s = gl_hsum8(acc) + summs;
 }
 
 /* ------------------------------------------------------------------ q6_K */
@@ -1174,23 +1138,24 @@ static void q6_K_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
+/* q6_K . q8_K (ggml's AVX2 kernel): lanes with the signed 8-bit scales per 16,
+ * scaled by d = dy*dx once per super-block. */
 static void q6_K_vec_dot(int n, float *restrict s, const void *restrict vx, const void *restrict vy)
 {
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
-    float sums[8] = { 0 };
+    float acc[8] = { 0 };
+    int8_t q[32];
     for (int b = 0; b < n / QK_K; b++) {
         int32_t lane[8] = { 0 };
-        for (int e = 0; e < QK_K; e++)
-            lane[e % 8] += x[b].scales[e / 16] * (y[b].qs[e] * q6_K_quant(&x[b], e));
-        const float d = h2f(x[b].d) * y[b].d;
-        for (int l = 0; l < 8; l++)
-            sums[l] += d * lane[l];
+        for (int c = 0; c < 8; c++) {
+            for (int i = 0; i < 32; i++)
+                q[i] = (int8_t)q6_K_quant(&x[b], 32 * c + i);
+            chunk_lanes(lane, q, y[b].qs + 32 * c, x[b].scales[2 * c], x[b].scales[2 * c + 1]);
+        }
+        scale_lanes(acc, lane, y[b].d * h2f(x[b].d));
     }
-    float sum = 0.0f;
-    for (int l = 0; l < 8; l++)
-        sum += sums[l];
-    *s = sum;
+    *s = gl_hsum8(acc);
 }
 
 /* ------------------------------------------------------------------ q8_K */
@@ -1234,7 +1199,7 @@ static void q8_K_from_float(const float *restrict x, void *restrict vy, int64_t 
 
 /* ------------------------------------------------------------------ traits */
 
-/* Not const: gl_quant_init() is where SIMD kernel sets will be swapped in. */
+/* Not const: gl_quant_init() and gl_quant_set_kernels() swap kernel sets in. */
 static struct gl_type_traits traits[GL_TYPE_COUNT] = {
     [GL_TYPE_F32] = { "f32", 1, sizeof(float), false,
                       f32_to_float, f32_from_float, GL_TYPE_F32, f32_vec_dot },
@@ -1282,27 +1247,67 @@ static const char *const other_names[GL_TYPE_COUNT] = {
     [39] = "mxfp4",
 };
 
-/* Kernel sets, best first. A set is usable when the CPU has what it needs;
- * only the scalar reference exists so far (it is always usable, and the
- * table above already holds its kernels). */
-static const char *const kernel_sets[] = { "scalar" };
+/* ------------------------------------------------------------------ kernel sets */
+
+/* The scalar kernels, saved from the table above before any SIMD set
+ * replaces them. */
+static struct gl_quant_kernels scalar_kernels;
 
 static pthread_once_t quant_once = PTHREAD_ONCE_INIT;
 static const char *kernel_set = "scalar";
+
+/* Point the traits at k's kernels, the scalar ones where k has none. */
+static void install_kernels(const struct gl_quant_kernels *k)
+{
+    for (int t = 0; t < GL_TYPE_COUNT; t++) {
+        if (!traits[t].name)
+            continue;
+        traits[t].vec_dot = k && k->vec_dot[t] ? k->vec_dot[t] : scalar_kernels.vec_dot[t];
+        traits[t].from_float = k && k->from_float[t] ? k->from_float[t] : scalar_kernels.from_float[t];
+    }
+}
+
+/* Switch to the named set; -1 when unknown or not runnable here. "avx512"
+ * runs the AVX2 kernels until there are AVX-512 ones: the reference's
+ * summation order is the same either way. */
+static int select_kernels(const char *name)
+{
+    if (strcmp(name, "scalar") == 0) {
+        install_kernels(NULL);
+        kernel_set = "scalar";
+        return 0;
+    }
+    const bool avx512 = strcmp(name, "avx512") == 0;
+    if (strcmp(name, "avx2") == 0 || avx512) {
+        if (!gl_quant_x86_has_avx2() || (avx512 && !gl_quant_x86_has_avx512()))
+            return -1;
+        struct gl_quant_kernels k;
+        memset(&k, 0, sizeof k);
+        gl_quant_x86_avx2(&k);
+        install_kernels(&k);
+        kernel_set = "avx2";
+        return 0;
+    }
+    return -1;
+}
 
 static void quant_init_once(void)
 {
     for (uint32_t h = 0; h < (1u << 16); h++)
         fp16_table[h] = gl_fp16_to_fp32((gl_fp16)h);
+    for (int t = 0; t < GL_TYPE_COUNT; t++) {
+        scalar_kernels.vec_dot[t] = traits[t].vec_dot;
+        scalar_kernels.from_float[t] = traits[t].from_float;
+    }
 
     /* GLIMPSE_KERNELS forces a set by name; an unknown or unusable name falls
      * back to the best usable set (we cannot report it from here: the library
      * never prints, and gl_quant_kernels() tells what was chosen). */
     const char *want = getenv("GLIMPSE_KERNELS");
-    kernel_set = kernel_sets[0];
-    for (size_t i = 0; want && i < sizeof kernel_sets / sizeof kernel_sets[0]; i++)
-        if (strcmp(want, kernel_sets[i]) == 0)
-            kernel_set = kernel_sets[i];
+    if (want && select_kernels(want) == 0)
+        return;
+    if (select_kernels("avx2") != 0)
+        select_kernels("scalar");
 }
 
 void gl_quant_init(void)
@@ -1314,6 +1319,12 @@ const char *gl_quant_kernels(void)
 {
     gl_quant_init();
     return kernel_set;
+}
+
+int gl_quant_set_kernels(const char *name)
+{
+    gl_quant_init();
+    return name ? select_kernels(name) : -1;
 }
 
 const struct gl_type_traits *gl_type_traits(int type)

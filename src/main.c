@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config_file.h"
+#include "models.h"
 #include "glimpse/quant.h"
 
 static void usage(FILE *out)
@@ -26,12 +28,15 @@ static void usage(FILE *out)
         "  -p, --prompt TEXT       one-shot: answer TEXT and exit ('-' reads stdin);\n"
         "                          repeat for a scripted multi-turn conversation\n"
         "      --inspect FILE      describe a GGUF model file and exit\n"
+        "      --list-models       list the model pairs found (ollama, llama.cpp, glimpse) and exit\n"
         "  -h, --help              show this help and exit\n"
         "  -V, --version           show the version and exit\n"
         "\n"
         "Model:\n"
-        "  -m, --model FILE        the language model (.gguf)\n"
+        "  -m, --model FILE|NAME   the language model (.gguf), or a name such as llava:7b\n"
+        "                          found in ollama's or llama.cpp's store\n"
         "      --mmproj FILE       its vision projector (.gguf), needed for images\n"
+        "                          (default: an mmproj file next to the model that fits)\n"
         "  -t, --threads N         compute threads (default: number of cores)\n"
         "  -c, --ctx-size N        context length in tokens (default: the model's, at most 4096)\n"
         "      --kv-type f16|f32   KV cache element type (default f16)\n"
@@ -76,7 +81,7 @@ enum {
     OPT_INSPECT = 256, OPT_JSON, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P,
     OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_RAW, OPT_KV_TYPE, OPT_MMPROJ, OPT_IMAGE,
     OPT_SYSTEM, OPT_TEMPLATE, OPT_COMPAT, OPT_NO_EXIF, OPT_DUMP_PRE, OPT_DUMP_EMBD,
-    OPT_CONTEXT_POLICY
+    OPT_CONTEXT_POLICY, OPT_LIST_MODELS
 };
 
 /* Number parsing: the whole argument must be a number in [lo, hi]. */
@@ -105,6 +110,8 @@ static bool parse_float(const char *opt, const char *s, double lo, double hi, fl
     *out = (float)v;
     return true;
 }
+
+static int cli_list_models(void);
 
 int main(int argc, char **argv)
 {
@@ -138,6 +145,7 @@ int main(int argc, char **argv)
         {"dump-preprocessed", required_argument, NULL, OPT_DUMP_PRE},
         {"dump-embd", required_argument, NULL, OPT_DUMP_EMBD},
         {"context-policy", required_argument, NULL, OPT_CONTEXT_POLICY},
+        {"list-models", no_argument, NULL, OPT_LIST_MODELS},
         {NULL, 0, NULL, 0},
     };
     struct cli_opts o = {
@@ -147,10 +155,19 @@ int main(int argc, char **argv)
         .sp = gl_sampler_default_params(),
     };
     const char *inspect = NULL;
-    bool raw = false;
+    bool raw = false, list_models = false;
     char *err = NULL;
     long lv;
     int c;
+
+    /* The config file sets defaults; the command line wins. */
+    static struct gl_config cfg;
+    if (config_load(NULL, &cfg, &err) < 0) {
+        fprintf(stderr, "glimpse: %s\n", err);
+        free(err);
+        return EXIT_USAGE;
+    }
+    config_apply(&cfg, &o);
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hVm:p:n:t:c:s:qv", longopts, NULL)) != -1) {
@@ -280,6 +297,9 @@ int main(int argc, char **argv)
         case OPT_DUMP_EMBD:
             o.dump_embd = optarg;
             break;
+        case OPT_LIST_MODELS:
+            list_models = true;
+            break;
         case OPT_CONTEXT_POLICY:
             if (strcmp(optarg, "refuse") == 0)
                 o.context_policy = GL_CONTEXT_REFUSE;
@@ -312,12 +332,65 @@ int main(int argc, char **argv)
 
     if (inspect)
         return cli_inspect(inspect, o.json);
-    if (o.n_prompts > 0 || o.dump_pre || o.dump_embd)
-        return cli_generate(&o);
-    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+    if (list_models)
+        return cli_list_models();
+
+    bool one_shot = o.n_prompts > 0 || o.dump_pre || o.dump_embd;
+    if (!one_shot && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
         fprintf(stderr, "glimpse: not a terminal: use -p TEXT for one-shot use (see glimpse --help)\n");
         return EXIT_USAGE;
     }
-    fprintf(stderr, "glimpse: the interactive chat is not built yet: use -p TEXT (see glimpse --help)\n");
-    return EXIT_USAGE;
+    /* Which files to load: -m FILE or NAME, or the single pair found. The
+     * dumps need only the mmproj. */
+    struct gl_model_pair pair = {0};
+    bool mmproj_only = (o.dump_pre || o.dump_embd) && !o.model && o.n_prompts == 0 && o.mmproj;
+    if (!mmproj_only) {
+        char *note = NULL;
+        int r = models_resolve(o.model, o.mmproj, &pair, &note, &err);
+        if (r < 0) {
+            fprintf(stderr, "glimpse: %s\n", err);
+            free(err);
+            return r == -2 ? EXIT_USAGE : EXIT_RUNTIME;
+        }
+        if (note && !o.quiet)
+            fprintf(stderr, "glimpse: %s\n", note);
+        free(note);
+        o.model = pair.llm;
+        o.mmproj = pair.mmproj;
+    }
+    int rc;
+    if (one_shot)
+        rc = cli_generate(&o);
+    else {
+        fprintf(stderr, "glimpse: the interactive chat is not built yet: use -p TEXT (see glimpse --help)\n");
+        rc = EXIT_USAGE;
+    }
+    models_pair_free(&pair);
+    config_free(&cfg);
+    return rc;
+}
+
+/* glimpse --list-models: every usable pair found where users keep models. */
+static int cli_list_models(void)
+{
+    struct gl_model_pair *v = NULL;
+    size_t n = 0;
+    char *err = NULL;
+    if (models_list(&v, &n, &err)) {
+        fprintf(stderr, "glimpse: %s\n", err);
+        free(err);
+        return EXIT_RUNTIME;
+    }
+    if (n == 0) {
+        char *where = models_search_path();
+        printf("no models found (looked in %s)\n", where ? where : "the usual places");
+        free(where);
+    } else {
+        char *t = models_format(v, n);
+        if (t)
+            fputs(t, stdout);
+        free(t);
+    }
+    models_list_free(v, n);
+    return EXIT_OK;
 }

@@ -123,7 +123,8 @@ int gl_chat_add_image_mem(gl_chat *c, const void *data, size_t len, const char *
 /* Ask a question and generate the answer, streaming pieces through cb.
  * Returns 0 when an answer was produced (whatever its stop reason, including
  * a cancel: the partial answer is kept, marked as stopped), -1 on error (the
- * conversation is as before the call; *err says what to do). */
+ * conversation is as before the call; *err says what to do), -2 when it was
+ * cancelled before the answer began (nothing changed; *err says so). */
 int gl_chat_ask(gl_chat *c, const char *text, const struct gl_callbacks *cb, char **err);
 /* Answer the last question again (cache cut back to the turn's start; a new
  * seed unless the sampling seed was fixed by gl_chat_set_seed_fixed). */
@@ -135,6 +136,28 @@ void gl_chat_clear(gl_chat *c, bool keep_images);
 
 /* Stop whatever runs (encode, prefill, generation) within ~0.2 s. Any thread. */
 void gl_chat_cancel(gl_chat *c);
+
+/* Sessions: put a recorded turn back without computing it. The images
+ * attached with gl_chat_add_image*() since the last question become the
+ * turn's, as with gl_chat_ask(). The cache is rebuilt by gl_chat_sync() or
+ * by the next request that needs it. `stats` and `token_ms` may be NULL. */
+struct gl_turn_record {
+    const char *user;
+    const char *answer;
+    const int32_t *answer_ids;
+    int n_answer_ids;
+    const double *token_ms;     /* n_answer_ids arrival times, or NULL */
+    enum gl_stop stop;
+    uint64_t seed;
+    double started;
+    const struct gl_turn_stats *stats;
+};
+int gl_chat_restore_turn(gl_chat *c, const struct gl_turn_record *rec, char **err);
+/* Prefill whatever the cache lacks (after restoring turns), with progress.
+ * 0, -1 (*err) or -2 (cancelled: call again later). */
+int gl_chat_sync(gl_chat *c, const struct gl_callbacks *cb, char **err);
+/* Use this seed for the next answer only (verification of a recorded turn). */
+void gl_chat_set_next_seed(gl_chat *c, uint64_t seed);
 
 /* Settings that may change between turns. */
 int gl_chat_set_sampling(gl_chat *c, const struct gl_sampler_params *sp, char **err);
@@ -166,6 +189,7 @@ struct gl_turn {
     const double *token_ms;     /* arrival of each answer token, ms after the turn started */
     enum gl_stop stop;
     uint64_t seed;              /* the sampler seed this answer used */
+    struct gl_sampler_params sampling; /* the settings it was sampled with (seed: the conversation's) */
     double started;             /* wall clock (seconds since the epoch) */
     int pos_start;              /* KV position where the question starts */
     struct gl_turn_stats stats;

@@ -79,6 +79,8 @@ struct gl_chat {
     struct tok_ids ctx_ids;     /* mirror of the KV cache */
     int32_t unfed;              /* last answer token not yet in the cache, or -1 */
     bool stale;                 /* the cache must be rebuilt from the turns (an interrupted refill) */
+    bool next_seed_set;         /* gl_chat_set_next_seed() */
+    uint64_t next_seed;
 
     atomic_int cancel;
 };
@@ -1048,12 +1050,15 @@ int gl_chat_ask(gl_chat *c, const char *text, const struct gl_callbacks *cb, cha
         tok_ids_free(&q);
         return gl_err(err, "out of memory");
     }
-    memcpy(t->images, c->pending, sizeof *t->images * (size_t)c->n_pending);
+    if (c->n_pending > 0)
+        memcpy(t->images, c->pending, sizeof *t->images * (size_t)c->n_pending);
     t->pub.n_images = c->n_pending;
     t->prompt = q;
     t->fed_before = -1;
     t->pub.pos_start = llama_state_pos(c->st) + (c->unfed >= 0);
-    t->pub.seed = turn_seed(c, c->n_turns);
+    t->pub.seed = c->next_seed_set ? c->next_seed : turn_seed(c, c->n_turns);
+    t->pub.sampling = c->p.sampling;
+    c->next_seed_set = false;
     sync_pub(t);
     c->n_turns++;
 
@@ -1086,7 +1091,12 @@ int gl_chat_regenerate(gl_chat *c, const struct gl_callbacks *cb, char **err)
     int q_end = t->pub.pos_start + positions_of(c, &t->prompt);
     bool last_is_text = t->prompt.n > 0 && t->prompt.ids[t->prompt.n - 1] != GL_PROMPT_IMAGE;
     c->unfed = -1;
-    t->pub.seed = c->seed_fixed ? turn_seed(c, c->n_turns - 1) : mix64(t->pub.seed);
+    if (c->next_seed_set)
+        t->pub.seed = c->next_seed;
+    else
+        t->pub.seed = c->seed_fixed ? turn_seed(c, c->n_turns - 1) : mix64(t->pub.seed);
+    c->next_seed_set = false;
+    t->pub.sampling = c->p.sampling;
     answer_reset(t);
     if (last_is_text) {
         cut(c, q_end - 1);
@@ -1198,4 +1208,72 @@ int gl_chat_n_turns(const gl_chat *c)
 const struct gl_turn *gl_chat_turn(const gl_chat *c, int i)
 {
     return i >= 0 && i < c->n_turns ? &c->turns[i].pub : NULL;
+}
+
+void gl_chat_set_next_seed(gl_chat *c, uint64_t seed)
+{
+    c->next_seed = seed;
+    c->next_seed_set = true;
+}
+
+int gl_chat_restore_turn(gl_chat *c, const struct gl_turn_record *rec, char **err)
+{
+    if (!rec || !rec->user || rec->n_answer_ids < 0)
+        return gl_err(err, "a turn without a question");
+    const struct llama_hparams *hp = llama_get_hparams(c->m->lm);
+    for (int i = 0; i < rec->n_answer_ids; i++)
+        if (rec->answer_ids[i] < 0 || rec->answer_ids[i] >= hp->n_vocab)
+            return gl_err(err, "a recorded token id (%d) is outside the vocabulary (%d tokens)",
+                          rec->answer_ids[i], hp->n_vocab);
+    struct chat_turn *nt = realloc(c->turns, sizeof *nt * (size_t)(c->n_turns + 1));
+    if (!nt)
+        return gl_err(err, "out of memory");
+    c->turns = nt;
+    struct chat_turn *t = &c->turns[c->n_turns];
+    memset(t, 0, sizeof *t);
+    t->fed_before = -1;
+    t->user = strdup(rec->user);
+    t->images = malloc(sizeof *t->images * (size_t)(c->n_pending + 1));
+    if (!t->user || !t->images)
+        goto oom;
+    if (c->n_pending > 0)
+        memcpy(t->images, c->pending, sizeof *t->images * (size_t)c->n_pending);
+    t->pub.n_images = c->n_pending;
+    if (build_question(c, c->n_turns == 0, rec->user, c->n_pending, &t->prompt, err)) {
+        turn_free(t);
+        return -1;
+    }
+    for (int i = 0; i < rec->n_answer_ids; i++)
+        if (turn_token(t, rec->answer_ids[i], rec->token_ms ? rec->token_ms[i] : 0.0))
+            goto oom;
+    if (rec->answer && turn_text(t, rec->answer, strlen(rec->answer)))
+        goto oom;
+    t->pub.stop = rec->stop;
+    t->pub.seed = rec->seed;
+    t->pub.started = rec->started;
+    t->pub.sampling = c->p.sampling;
+    if (rec->stats)
+        t->pub.stats = *rec->stats;
+    t->pub.stats.answer_tokens = rec->n_answer_ids;
+    c->n_pending = 0;
+    c->n_turns++;
+    /* like after an answer cut short, the last token waits for the next question */
+    c->unfed = rec->n_answer_ids > 0 && rec->stop != GL_STOP_EOS ? rec->answer_ids[rec->n_answer_ids - 1] : -1;
+    if (rec->stop == GL_STOP_EOS && rec->n_answer_ids > 0)
+        c->unfed = -1;
+    c->stale = true;
+    sync_pub(t);
+    return 0;
+oom:
+    turn_free(t);
+    return gl_err(err, "out of memory");
+}
+
+int gl_chat_sync(gl_chat *c, const struct gl_callbacks *cb, char **err)
+{
+    atomic_store(&c->cancel, 0);
+    if (!c->stale)
+        return 0;
+    int r = refill(c, cb, err);
+    return r;
 }

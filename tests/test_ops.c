@@ -747,14 +747,179 @@ static void test_matmul(void)
             tap_skip(1, "%s not supported by quant.c", tn ? tn : "type");
             continue;
         }
-        check_matmul(&c, 1, true, &scr);
-        check_matmul(&c, 7, true, &scr);
-        /* F16/BF16 go to sgemm on widened values from 32 rows on; the
+        /* F16 follows the reference's own sum order, which differs
+         * between one row and a batch (checked bit for bit in
+         * test_matmul_f16); here only the bounds. */
+        const bool f16 = types[k] == GL_TYPE_F16;
+        check_matmul(&c, 1, !f16, &scr);
+        check_matmul(&c, 7, !f16, &scr);
+        /* BF16 goes to sgemm on widened values from 32 rows on; the
          * quantized formats stay on the tiled kernel (2 row blocks here). */
         check_matmul(&c, 40, c.t->is_quantized, &scr);
         mm_case_free(&c);
     }
     gl_scratch_free(&scr);
+}
+
+/* ---------------------------------------------- the reference's sum order */
+
+/* Written independently of ops.c from the reference's description: ggml's
+ * AVX-512 build folds a 16-lane register as halves, quarters, then pairs. */
+static float fold16(const float *v)
+{
+    float h[8], q[4];
+    for (int i = 0; i < 8; i++)
+        h[i] = v[i] + v[8 + i];
+    for (int i = 0; i < 4; i++)
+        q[i] = h[i] + h[4 + i];
+    float a = q[0] + q[2], b = q[1] + q[3];
+    return a + b;
+}
+
+/* ggml_vec_dot_f16: lanes e%64 -> register (e%64)/16, lane e%16, over the
+ * first n&~63 values; registers 0+2, 1+3, then 0+1, folded; tail in double. */
+static float ref_vec_dot_f16(const float *w, const float *x, int64_t n)
+{
+    float reg[4][16] = { { 0 } };
+    int64_t np = n / 64 * 64;
+    for (int64_t e = 0; e < np; e++)
+        reg[(e % 64) / 16][e % 16] += w[e] * x[e];
+    float r02[16], r13[16], all[16];
+    for (int t = 0; t < 16; t++) {
+        r02[t] = reg[0][t] + reg[2][t];
+        r13[t] = reg[1][t] + reg[3][t];
+        all[t] = r02[t] + r13[t];
+    }
+    double s = np > 0 ? fold16(all) : 0.0;
+    for (int64_t e = np; e < n; e++)
+        s += (double)(w[e] * x[e]);
+    return (float)s;
+}
+
+/* tinyBLAS (batches): one 16-lane register, lane e%16, folded. */
+static float ref_tinyblas_f16(const float *w, const float *x, int64_t n)
+{
+    float reg[16] = { 0 };
+    for (int64_t e = 0; e < n; e++)
+        reg[e % 16] += w[e] * x[e];
+    return fold16(reg);
+}
+
+static void test_matmul_f16(void)
+{
+    const struct gl_type_traits *t = gl_type_traits(GL_TYPE_F16);
+    struct gl_scratch scr = { 0 };
+    /* 512 x 40: tinyBLAS for batches; 588 x 20 (the CLIP patch kernel's
+     * width): not a multiple of 16, so every row goes through vec_dot. */
+    static const struct { int64_t n_in, n_out; } shapes[] = { { 512, 40 }, { 588, 20 }, { 64, 6 } };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int64_t n_in = shapes[k].n_in, n_out = shapes[k].n_out, m = 37;
+        size_t rb = gl_row_size(GL_TYPE_F16, n_in);
+        char *w = xmalloc(rb * n_out);
+        float *wf = xmalloc(sizeof(float) * n_in * n_out), *x = xmalloc(sizeof(float) * m * n_in);
+        float *xr = xmalloc(sizeof(float) * n_in), *y[4] = { 0 }, *y1 = xmalloc(sizeof(float) * n_out);
+        fill(wf, n_in * n_out, -1, 1);
+        for (int64_t r = 0; r < n_out; r++) {
+            t->from_float(wf + r * n_in, w + r * rb, n_in);
+            t->to_float(w + r * rb, wf + r * n_in, n_in);
+        }
+        fill(x, m * n_in, -3, 3);
+        struct gl_weight gw = { w, GL_TYPE_F16, n_in, n_out, rb };
+        bool batch_ok = true, single_ok = true, threads_same = true, rc = true;
+        for (int th = 1; th <= 3; th++) {
+            y[th] = xmalloc(sizeof(float) * m * n_out);
+            rc &= ops_matmul(pools[th], &scr, y[th], x, m, &gw) == 0;
+            if (th > 1 && memcmp(y[th], y[1], sizeof(float) * m * n_out) != 0)
+                threads_same = false;
+        }
+        const bool tiny = n_in % 16 == 0 && n_out % 4 == 0;
+        for (int64_t i = 0; i < m; i++) {
+            for (int64_t e = 0; e < n_in; e++)
+                xr[e] = gl_round_fp16(x[i * n_in + e]);
+            rc &= ops_matmul(pools[2], &scr, y1, x + i * n_in, 1, &gw) == 0;
+            for (int64_t r = 0; r < n_out; r++) {
+                float want_b = tiny ? ref_tinyblas_f16(wf + r * n_in, xr, n_in)
+                                    : ref_vec_dot_f16(wf + r * n_in, xr, n_in);
+                if (y[1][i * n_out + r] != want_b)
+                    batch_ok = false;
+                if (y1[r] != ref_vec_dot_f16(wf + r * n_in, xr, n_in))
+                    single_ok = false;
+            }
+        }
+        ok(rc && batch_ok, "f16 matmul %lldx%lld, m=%lld: bit for bit the reference's %s order",
+           (long long)n_out, (long long)n_in, (long long)m, tiny ? "tinyBLAS" : "vec_dot_f16");
+        ok(rc && single_ok, "f16 matmul %lldx%lld, m=1: bit for bit ggml_vec_dot_f16's order",
+           (long long)n_out, (long long)n_in);
+        ok(threads_same, "f16 matmul %lldx%lld: same bits on 1, 2, 3 threads", (long long)n_out,
+           (long long)n_in);
+        for (int th = 1; th <= 3; th++)
+            free(y[th]);
+        free(w), free(wf), free(x), free(xr), free(y1);
+    }
+    gl_scratch_free(&scr);
+}
+
+static void test_ggml_f32(void)
+{
+    /* Below 64 values ggml_vec_dot_f32 is the plain f32 loop; from 64 on the
+     * lanes; both within f32 rounding of a double product. */
+    float x[200], y[200];
+    fill(x, 200, -1, 1);
+    fill(y, 200, -1, 1);
+    bool small_ok = true, lanes_ok = true, close = true;
+    for (int n = 1; n <= 200; n += 7) {
+        float got = ops_dot_f32_ggml(x, y, n), seq = 0;
+        double ref = 0, mag = 0;
+        for (int i = 0; i < n; i++) {
+            float p = x[i] * y[i];
+            seq += p;
+            ref += (double)x[i] * y[i];
+            mag += fabs((double)x[i] * y[i]);
+        }
+        if (n < 64 && got != seq)
+            small_ok = false;
+        if (n >= 64) {
+            float reg[4][16] = { { 0 } }, all[16];
+            int np = n / 64 * 64;
+            for (int e = 0; e < np; e++)
+                reg[(e % 64) / 16][e % 16] = fmaf(x[e], y[e], reg[(e % 64) / 16][e % 16]);
+            for (int k = 0; k < 16; k++)
+                all[k] = (reg[0][k] + reg[2][k]) + (reg[1][k] + reg[3][k]);
+            float s = fold16(all);
+            for (int e = np; e < n; e++) {
+                float p = x[e] * y[e];
+                s += p;
+            }
+            if (got != s)
+                lanes_ok = false;
+        }
+        if (!(fabs(got - ref) <= 1e-6 * mag + 1e-7))
+            close = false;
+    }
+    ok(small_ok, "dot_f32_ggml below 64 values: the plain f32 loop");
+    ok(lanes_ok, "dot_f32_ggml from 64 values: 4 x 16 fused lanes, folded, f32 tail");
+    ok(close, "dot_f32_ggml within f32 rounding of a double product");
+
+    /* ggml's softmax: its vector exp is within 2 ulp; rows sum to 1; -inf
+     * entries give exact zeros; a tail shorter than 16 works. */
+    const int64_t n = 301;
+    float v[301], v0[301];
+    fill(v0, n, -8, 8);
+    v0[7] = -INFINITY;
+    memcpy(v, v0, sizeof v);
+    ops_softmax_ggml(v, 1, n, 0.37f);
+    double mx = -INFINITY, s = 0, worst = 0, sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        mx = fmax(mx, (double)(v0[i] * 0.37f));
+    for (int64_t i = 0; i < n; i++)
+        s += exp((double)(v0[i] * 0.37f) - mx);
+    for (int64_t i = 0; i < n; i++) {
+        double r = exp((double)(v0[i] * 0.37f) - mx) / s;
+        worst = fmax(worst, fabs(v[i] - r) / r);
+        sum += v[i];
+    }
+    ok(v[7] == 0.0f && worst < 1e-6 && fabs(sum - 1) < 1e-5,
+       "softmax_ggml: -inf gives 0, within %.2e relative of double, sums to 1", worst);
 }
 
 int main(void)
@@ -776,6 +941,8 @@ int main(void)
     test_elementwise();
     test_attention();
     test_matmul();
+    test_matmul_f16();
+    test_ggml_f32();
 
     for (int t = 1; t <= 3; t++)
         gl_pool_free(pools[t]);

@@ -42,7 +42,10 @@ void *gl_scratch_get(struct gl_scratch *s, size_t n);
  * The activations are converted once to W's vec_dot_type (as the reference
  * does), then the product runs as a tiled matrix-matrix kernel: each block of
  * weight rows is multiplied with many activation rows while it is in cache.
- * F32 weights with m large go to OpenBLAS sgemm. Returns 0, or -1 on OOM. */
+ * F32 weights with m large go to OpenBLAS sgemm. F16 weights are summed in
+ * the reference's order (ggml's AVX-512 vec_dot_f16 for one row, llamafile's
+ * tinyBLAS for batches), bit for bit and whatever the thread count.
+ * Returns 0, or -1 on OOM. */
 int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float *x,
                int64_t m, const struct gl_weight *w);
 
@@ -59,6 +62,12 @@ void ops_rope(float *x, int64_t m, int n_head, int hd, const int32_t *pos, float
 
 /* In-place softmax of each of m rows of n: x = exp(x*scale - max) / sum. */
 void ops_softmax(float *x, int64_t m, int64_t n, float scale);
+/* The same as the reference computes it (ggml_soft_max on AVX-512: its
+ * vector exp on blocks of 16, block sums folded in f32, added in double). */
+void ops_softmax_ggml(float *x, int64_t m, int64_t n, float scale);
+/* sum x[i]*y[i] in the order of ggml_vec_dot_f32 on AVX-512 (4 x 16 lanes of
+ * fused multiply-adds over steps of 64, folded, the tail fused in f32). */
+float ops_dot_f32_ggml(const float *x, const float *y, int64_t n);
 
 /* Activations, in place over n values. */
 void ops_silu(float *x, int64_t n);                 /* x * sigmoid(x) */

@@ -72,6 +72,147 @@ static size_t align64(size_t off)
     return (off + 63) & ~(size_t)63;
 }
 
+/* ------------------------------------------- the reference's vector sums */
+
+/* The reference (ggml's CPU backend built for AVX-512) sums dot products in
+ * 16-lane vector registers and folds the lanes at the end; its results
+ * depend on that order at the level of f32 rounding. The functions below
+ * redo the same operations one lane at a time so the llama.cpp-compatible
+ * paths give the reference's bits, whatever our thread count.
+ *
+ * Products of two f16 (or bf16) values are exact in f32, so for them a fused
+ * multiply-add and "add the product" are the same operation; f32 x f32
+ * products need a real fused multiply-add (fmaf). */
+
+/* _mm512_reduce_add_ps as GCC expands it: the two 256-bit halves added,
+ * then the two 128-bit quarters, then lanes {0,1} + {2,3}, then the pair. */
+static inline float lanes16_sum(const float v[16])
+{
+    float a[8], b[4];
+    for (int i = 0; i < 8; i++)
+        a[i] = v[i] + v[i + 8];
+    for (int i = 0; i < 4; i++)
+        b[i] = a[i] + a[i + 4];
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+/* ggml_vec_dot_f16 (AVX-512: 4 accumulators of 16 lanes over steps of 64,
+ * folded as (acc0 + acc2) + (acc1 + acc3), the tail in double) on values
+ * already widened from f16 to f32. */
+static float dot_f16_vec(const float *x, const float *y, int64_t n)
+{
+    const int64_t np = n & ~(int64_t)63;
+    float acc[4][16] = { { 0 } };
+    for (int64_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int t = 0; t < 16; t++)
+                acc[j][t] += x[i + 16 * j + t] * y[i + 16 * j + t];
+    for (int t = 0; t < 16; t++) {
+        acc[0][t] += acc[2][t];
+        acc[1][t] += acc[3][t];
+    }
+    for (int t = 0; t < 16; t++)
+        acc[0][t] += acc[1][t];
+    double sum = np ? (double)lanes16_sum(acc[0]) : 0.0;
+    for (int64_t i = np; i < n; i++)
+        sum += (double)(x[i] * y[i]);
+    return (float)sum;
+}
+
+/* llamafile's tinyBLAS kernel for f16 x f16 on AVX-512 (the reference's
+ * batched product): one 16-lane accumulator per output over the whole row
+ * (n a multiple of 16), folded at the end. Widened values as above. */
+static float dot_f16_tiny(const float *x, const float *y, int64_t n)
+{
+    float acc[16] = { 0 };
+    for (int64_t l = 0; l < n; l += 16)
+        for (int t = 0; t < 16; t++)
+            acc[t] += x[l + t] * y[l + t];
+    return lanes16_sum(acc);
+}
+
+/* Keep the compiler from fusing the tail even where FMA is enabled. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+float ops_dot_f32_ggml(const float *x, const float *y, int64_t n)
+{
+    const int64_t np = n & ~(int64_t)63;
+    float acc[4][16] = { { 0 } };
+    for (int64_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int t = 0; t < 16; t++)
+                acc[j][t] = fmaf(x[i + 16 * j + t], y[i + 16 * j + t], acc[j][t]);
+    for (int t = 0; t < 16; t++) {
+        acc[0][t] += acc[2][t];
+        acc[1][t] += acc[3][t];
+    }
+    for (int t = 0; t < 16; t++)
+        acc[0][t] += acc[1][t];
+    float sum = np ? lanes16_sum(acc[0]) : 0.0f;
+    /* The tail is plain C in the reference, `sumf += x[i]*y[i]` in f32 with
+     * the product rounded first (not contracted: a fused tail moves the
+     * tiny mmproj's output 40x further from llama.cpp's). */
+    for (int64_t i = np; i < n; i++) {
+        const float p = x[i] * y[i];
+        sum += p;
+    }
+    return sum;
+}
+
+/* ggml_v_expf for AVX-512 (ARM's optimized-routines polynomial): 2^n by
+ * rounding x*log2(e) to an integer with the 1.5*2^23 trick, a two-part
+ * Cody-Waite reduction, a degree-5 polynomial, then scalef. */
+static float expf_ggml(float x)
+{
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    if (fabsf(n) > 192.0f)
+        return n <= 0.0f ? 0.0f : INFINITY;
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
+/* One row of ggml_soft_max: scaled, the maximum taken, exp(x - max) over
+ * blocks of 16 with the vector exp, each block folded in f32 and added to a
+ * double sum; a tail shorter than 16 through the C library's expf. Then
+ * x *= (float)(1 / sum). */
+static void softmax_row_ggml(float *x, int64_t n, float scale)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        if (scale != 1.0f)
+            x[i] *= scale;
+        if (x[i] > mx)
+            mx = x[i];
+    }
+    double sum = 0.0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int t = 0; t < 16; t++)
+            x[i + t] = expf_ggml(x[i + t] - mx);
+        sum += (double)lanes16_sum(x + i);
+    }
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += (double)x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t k = 0; k < n; k++)
+        x[k] *= inv;
+}
+
+void ops_softmax_ggml(float *x, int64_t m, int64_t n, float scale)
+{
+    for (int64_t r = 0; r < m; r++)
+        softmax_row_ggml(x + r * n, n, scale);
+}
+
 /* ---------------------------------------------------------------- matmul */
 
 #define MM_WROWS 16                 /* weight rows per tile of the vec_dot kernel */
@@ -189,6 +330,48 @@ static void mm_blas_widen(void *arg, int ith, int nth)
     }
 }
 
+/* F16 weights, any batch: the reference's own summation order (see "the
+ * reference's vector sums"). Tasks are a fixed grid of MM_WROWS weight rows
+ * x MM_F16_XROWS activation rows, so the thread count changes nothing; a
+ * thread widens a weight block into its buffer once and keeps it while its
+ * next task shares the block. The activations were rounded to f16 and
+ * widened once (xr). ggml takes batches of two rows or more through
+ * tinyBLAS when it can (rows a multiple of 16 values, a multiple of 4 weight
+ * rows), everything else through ggml_vec_dot_f16. */
+#define MM_F16_XROWS 64
+
+static void mm_f16(void *arg, int ith, int nth)
+{
+    struct mm_job *j = arg;
+    const struct gl_weight *w = j->w;
+    const int64_t n_in = w->n_in, n_out = w->n_out, n_tiles = j->n_wb * j->n_xb;
+    const bool tiny = j->m >= 2 && n_in % 16 == 0 && n_out % 4 == 0;
+    float *wb = j->wbuf + (size_t)ith * MM_WROWS * (size_t)n_in;
+    int64_t have = -1;
+    (void)nth;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tiles)
+            break;
+        int64_t r0 = t / j->n_xb * MM_WROWS, i0 = t % j->n_xb * MM_F16_XROWS;
+        int64_t r1 = r0 + MM_WROWS < n_out ? r0 + MM_WROWS : n_out;
+        int64_t i1 = i0 + MM_F16_XROWS < j->m ? i0 + MM_F16_XROWS : j->m;
+        if (have != r0) {
+            for (int64_t r = r0; r < r1; r++)
+                j->wt->to_float((const char *)w->data + (size_t)r * w->row_bytes,
+                                wb + (r - r0) * n_in, n_in);
+            have = r0;
+        }
+        for (int64_t i = i0; i < i1; i++) {
+            const float *xi = j->xr + i * n_in;
+            float *yi = j->y + i * n_out;
+            for (int64_t r = r0; r < r1; r++)
+                yi[r] = tiny ? dot_f16_tiny(wb + (r - r0) * n_in, xi, n_in)
+                             : dot_f16_vec(wb + (r - r0) * n_in, xi, n_in);
+        }
+    }
+}
+
 /* Weight rows per sgemm task: a tile of at most MM_WTILE_BYTES in f32,
  * 16..256 rows, and no more than one thread's share of the output. */
 static int64_t sgemm_tile_rows(const struct gl_weight *w, int nth)
@@ -239,7 +422,8 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
 
     struct gl_scratch local = { 0 };
     struct gl_scratch *s = scratch ? scratch : &local;
-    const bool widen = blas_dims && !wt->is_quantized && w->type != GL_TYPE_F32 &&
+    const bool f16 = w->type == GL_TYPE_F16 && wt->vec_dot_type == w->type && wt->to_float;
+    const bool widen = !f16 && blas_dims && !wt->is_quantized && w->type != GL_TYPE_F32 &&
                        wt->vec_dot_type == w->type && wt->to_float && vt->to_float;
 
     if (wt->vec_dot_type == GL_TYPE_F32) {
@@ -254,8 +438,19 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
         if (!gl_mul_ok((uint64_t)m, j.xq_row, &sz))
             return -1;
         off = align64(xq_off + sz);
-        if (widen) {
-            int64_t rows = sgemm_tile_rows(w, nth);
+        if (f16) {
+            xr_off = off;
+            if (!gl_mul_ok((uint64_t)m * sizeof(float), (uint64_t)w->n_in, &sz))
+                return -1;
+            off = align64(xr_off + sz);
+            wb_off = off;
+            if (!gl_mul_ok((uint64_t)nth * MM_WROWS * sizeof(float), (uint64_t)w->n_in, &sz))
+                return -1;
+            off = wb_off + sz;
+        } else if (widen) {
+            /* BF16: a tile that does not depend on the thread count, so
+             * that sgemm's blocking (and its sums) does not either. */
+            int64_t rows = sgemm_tile_rows(w, 1);
             j.tile_rows = rows;
             xr_off = off;
             if (!gl_mul_ok((uint64_t)m * sizeof(float), (uint64_t)w->n_in, &sz))
@@ -272,7 +467,7 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
             return -1;
         j.xq_buf = buf + xq_off;
         j.xq = j.xq_buf;
-        if (widen) {
+        if (widen || f16) {
             j.xr = (float *)(buf + xr_off);
             j.wbuf = (float *)(buf + wb_off);
         }
@@ -280,7 +475,11 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
         gl_pool_for(pool, m, chunk, mm_convert_rows, &j);
     }
 
-    if (widen) {
+    if (f16) {
+        j.n_wb = (w->n_out + MM_WROWS - 1) / MM_WROWS;
+        j.n_xb = (m + MM_F16_XROWS - 1) / MM_F16_XROWS;
+        gl_pool_run(pool, mm_f16, &j);
+    } else if (widen) {
         gl_pool_run(pool, mm_blas_widen, &j);
     } else {
         j.n_wb = (w->n_out + MM_WROWS - 1) / MM_WROWS;

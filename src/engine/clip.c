@@ -12,7 +12,10 @@
  * The two modes differ only in numerics and in the block count (see clip.h):
  *   CLIP_MODE_LLAMACPP  products through ops_matmul, which converts the
  *                       activations to the weight's vec_dot_type (f16 for f16
- *                       weights) exactly as ggml does; table GELUs.
+ *                       weights) and sums in ggml's own order (AVX-512
+ *                       tinyBLAS / vec_dot_f16); attention in f32 with
+ *                       ggml_vec_dot_f32's order and ggml's softmax; table
+ *                       GELUs. Output within ~1e-6 of llama.cpp's dumps.
  *   CLIP_MODE_LLAVA     products in f32: each weight is dequantized to f32 a
  *                       tile of rows at a time into a small per-thread buffer
  *                       and multiplied with OpenBLAS sgemm. The tile is reused
@@ -60,7 +63,7 @@ struct clip_state {
     float *ff;                  /* [N][F] MLP hidden */
     float *cols;                /* [P][K] im2col of the image */
     float *mid;                 /* [P][E] projector hidden */
-    float *scores;              /* [n_slots][N][N] one attention matrix per thread */
+    float *scores;              /* [n_slots][attn_slot] attention buffers, one per thread */
     float *wtile;               /* [n_slots][wtile_floats] f32 weight tiles (LLAVA mode) */
     size_t wtile_floats;
     int n_slots;                /* per-thread buffers allocated */
@@ -549,6 +552,13 @@ static int64_t wtile_rows(int64_t n_in)
     return r < 16 ? 16 : r > 256 ? 256 : r / 16 * 16;
 }
 
+/* Floats of one thread's attention buffer: an N x N score matrix and one
+ * head's V transposed (dh x N). */
+static size_t attn_slot(const clip_model *m)
+{
+    return (size_t)m->n_pos * (size_t)m->n_pos + (size_t)m->d_head * (size_t)m->n_pos;
+}
+
 static int state_ready(clip_model *m, int n_threads, char **err)
 {
     struct clip_state *st = &m->st;
@@ -581,7 +591,7 @@ static int state_ready(clip_model *m, int n_threads, char **err)
         gl_afree(st->scores);
         gl_afree(st->wtile);
         st->n_slots = 0;
-        st->scores = alloc_floats(N * N, (size_t)n_threads, &oom);
+        st->scores = alloc_floats(attn_slot(m), (size_t)n_threads, &oom);
         st->wtile = alloc_floats(st->wtile_floats, (size_t)n_threads, &oom);
         if (oom)
             goto fail;
@@ -684,21 +694,50 @@ static int matmul(clip_model *m, gl_pool *pool, enum clip_mode mode, float *y, c
 struct attn {
     float *out;
     const float *q, *k, *v;     /* [N][D], head h in columns h*dh .. */
-    float *scores;              /* [nth][N][N] */
+    float *scores;              /* [nth][slot]: [N][N] scores, then [dh][N] V^T */
+    size_t slot;
+    bool ggml;                  /* the reference's order of operations */
     int n_pos, n_embd, d_head, n_head;
     atomic_int next;
 };
+
+/* One head as ggml computes clip.cpp's graph (all f32): KQ = mul_mat(K, Q)
+ * and KQV = mul_mat(V^T, softmax(KQ)) are too narrow or too odd for
+ * tinyBLAS (577 rows, 577-long sums), so every element is one
+ * ggml_vec_dot_f32; the softmax is ggml's. */
+static void attn_head_ggml(struct attn *c, float *s, int h)
+{
+    const int N = c->n_pos, D = c->n_embd, dh = c->d_head;
+    float *vt = s + (size_t)N * N;
+    for (int i = 0; i < N; i++) {
+        const float *qi = c->q + (size_t)i * D + h * dh;
+        for (int t = 0; t < N; t++)
+            s[(size_t)i * N + t] = ops_dot_f32_ggml(c->k + (size_t)t * D + h * dh, qi, dh);
+    }
+    ops_softmax_ggml(s, N, N, 1.0f);
+    for (int t = 0; t < N; t++)
+        for (int d = 0; d < dh; d++)
+            vt[(size_t)d * N + t] = c->v[(size_t)t * D + h * dh + d];
+    for (int i = 0; i < N; i++)
+        for (int d = 0; d < dh; d++)
+            c->out[(size_t)i * D + h * dh + d] =
+                ops_dot_f32_ggml(vt + (size_t)d * N, s + (size_t)i * N, N);
+}
 
 static void attn_worker(void *vctx, int ith, int nth)
 {
     struct attn *c = vctx;
     const int N = c->n_pos, D = c->n_embd, dh = c->d_head;
-    float *s = c->scores + (size_t)ith * N * N;
+    float *s = c->scores + (size_t)ith * c->slot;
     (void)nth;
     for (;;) {
         int h = atomic_fetch_add(&c->next, 1);
         if (h >= c->n_head)
             break;
+        if (c->ggml) {
+            attn_head_ggml(c, s, h);
+            continue;
+        }
         /* S[N][N] = Qh[N][dh] @ Kh[N][dh]^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, dh, 1.0f, c->q + h * dh, D,
                     c->k + h * dh, D, 0.0f, s, N);
@@ -808,6 +847,7 @@ static int block(clip_model *m, gl_pool *pool, enum clip_mode mode, const struct
         st->q[i] *= scale;
     struct attn a = {
         .out = st->h, .q = st->q, .k = st->k, .v = st->v, .scores = st->scores,
+        .slot = attn_slot(m), .ggml = mode == CLIP_MODE_LLAMACPP,
         .n_pos = (int)N, .n_embd = (int)D, .d_head = m->d_head, .n_head = m->hp.n_head,
     };
     atomic_init(&a.next, 0);

@@ -206,7 +206,8 @@ static void test_rope(void)
             for (int h = 0; h < n_head; h++) {
                 const float *p = x0 + r * row + h * hd + i;
                 const float *q = y + r * row + h * hd + i;
-                float a = p[0] * c - p[1] * s, b = p[0] * s + p[1] * c;
+                /* as ggml's contracted x0*c - x1*s: the x0 product fused */
+                float a = fmaf(p[0], c, -(p[1] * s)), b = fmaf(p[0], s, p[1] * c);
                 if (a != q[0] || b != q[1])
                     exact = 0;
                 double d = fabs(q[0] - (p[0] * cos(thc) - p[1] * sin(thc)));
@@ -488,14 +489,23 @@ static void test_attention_case(int kv_type, int n_head, int n_kv_head, int hd, 
 
     /* A batch equals one call per query row, each at its own position. */
     bool rows_same = true;
+    double rows_diff = 0;
     float *one = xmalloc(sizeof(float) * row);
     for (int64_t i = 0; i < m; i++) {
         ops_attention(pools[2], scr, one, q + i * row, 1, pos0 + i, c.k, c.v, kv_type,
                       c.row_bytes, n_head, n_kv_head, hd);
         if (memcmp(one, out[1] + i * row, sizeof(float) * row) != 0)
             rows_same = false;
+        for (int64_t e2 = 0; e2 < row; e2++)
+            rows_diff = fmax(rows_diff, fabs(one[e2] - out[1][i * row + e2]));
     }
-    ok(rows_same, "  ... batch equals %lld single-query calls bit for bit", (long long)m);
+    /* With an f16 cache the reference's batches (tinyBLAS) and single
+     * queries (ggml_vec_dot_f16) sum in different orders, and so do we. */
+    if (kv_type == GL_TYPE_F16 && m > 1)
+        ok(rows_diff < 2e-3, "  ... batch within 2e-3 of %lld single-query calls (%.2e)",
+           (long long)m, rows_diff);
+    else
+        ok(rows_same, "  ... batch equals %lld single-query calls bit for bit", (long long)m);
 
     /* Causality: scribbling over the cache after position p leaves the
      * output of the query at p unchanged. */

@@ -558,8 +558,12 @@ void ops_rope(float *x, int64_t m, int n_head, int hd, const int32_t *pos, float
             for (int h = 0; h < n_head; h++) {
                 float *p = xr + (int64_t)h * hd + i;
                 const float x0 = p[0], x1 = p[1];
-                p[0] = x0 * c - x1 * s;
-                p[1] = x0 * s + x1 * c;
+                /* ggml-cpu is built with -march=native in GNU C mode, so
+                 * GCC contracts x0*c - x1*s into fma(x0, c, -(x1*s)) (the
+                 * first product fused, the second rounded); a last-bit
+                 * difference here can flip the f16 rounding of q or k. */
+                p[0] = fmaf(x0, c, -(x1 * s));
+                p[1] = fmaf(x0, s, x1 * c);
             }
             theta *= theta_scale;
         }
@@ -606,9 +610,19 @@ static inline float quick_gelu1(float x)
     return x * (1.0f / (1.0f + expf(GELU_QUICK_COEF * x)));
 }
 
+/* ggml_vec_silu_f32 on AVX-512: x / (1 + e^-x) with the vector exp
+ * (ggml_v_expf) for blocks of 16 and the C library's expf for a tail. The
+ * reference runs it per row of the feed-forward width (a multiple of 16 in
+ * every LLaMA), so the whole of x goes through the vector exp here; libm's
+ * expf differs from it in the last bit now and then, which is enough to
+ * flip a Q8 quant of the next product. */
 void ops_silu(float *x, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int t = 0; t < 16; t++)
+            x[i + t] = x[i + t] / (1.0f + expf_ggml(-x[i + t]));
+    for (; i < n; i++)
         x[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
@@ -693,6 +707,7 @@ struct att_job {
     float scale;
     const struct gl_type_traits *kt;    /* traits of kv_type (its own vec_dot_type) */
     int64_t n_qb;                   /* query blocks */
+    int64_t s_stride;               /* scores per query row: n_kv rounded up to 16 */
     char *scr;                      /* per-thread scratch, scr_per bytes each */
     size_t scr_per, off_scores, off_acc, off_vrow;
     atomic_int_fast64_t next;
@@ -708,6 +723,106 @@ static void axpy(float *restrict a, const float *restrict v, float p, int n)
             a[d + k] += p * v[d + k];
     for (; d < n; d++)
         a[d] += p * v[d];
+}
+
+/* One task with an F16 cache, in the reference's order of operations.
+ * llama.cpp (no flash attention) computes KQ = mul_mat(K, Q), a masked
+ * ggml_soft_max_ext over n_kv keys (the cache's used cells rounded up to 32)
+ * and KQV = mul_mat(V^T, KQ) with KQ rounded to f16. Both products go
+ * through llamafile's tinyBLAS (f16 x f16, AVX-512) when the batch has two
+ * rows or more and the sums are a multiple of 16 long (KQ: hd; KQV: n_kv,
+ * always), else through ggml_vec_dot_f16. A single probability rounded to
+ * f16 the other way moves a head's output by ~1e-4, enough to flip a Q8
+ * quant of the next product, so every step is mirrored:
+ *   scores: [nq][s_stride], masked keys -inf up to a multiple of 16
+ *   acc:    tinyBLAS: [nq][16 lanes][hd]; vec_dot_f16 (nq == 1): [4][16][hd]
+ *   qc:     [nq][hd] q rounded to f16, widened;  vrow: [hd] one cache row */
+static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64_t i1)
+{
+    const int hd = j->hd;
+    const int64_t row = (int64_t)j->n_head * hd;
+    const int g = h / (j->n_head / j->n_kv_head);
+    const size_t head_off = (size_t)g * (size_t)hd * j->kv_es;
+    float *scores = (float *)(scr + j->off_scores);
+    float *acc = (float *)(scr + j->off_acc);
+    float *vrow = (float *)(scr + j->off_vrow);
+    float *qw = (float *)scr;
+    const int64_t nq = i1 - i0;
+    const bool tiny_kq = j->m >= 2 && hd % 16 == 0;
+    const bool tiny_pv = j->m >= 2 && hd % 4 == 0;
+
+    for (int64_t qi = 0; qi < nq; qi++) {
+        const float *qr = j->q + (i0 + qi) * row + (int64_t)h * hd;
+        float *qf = qw + qi * hd;
+        for (int d = 0; d < hd; d++)
+            qf[d] = gl_round_fp16(qr[d]);
+        const int64_t nk = j->pos0 + i0 + qi + 1;
+        const int64_t nb = (nk + 15) & ~(int64_t)15;
+        float *s = scores + qi * j->s_stride;
+        for (int64_t t = 0; t < nk; t++) {
+            j->kt->to_float(j->k + (size_t)t * j->kv_row + head_off, vrow, hd);
+            s[t] = (tiny_kq ? dot_f16_tiny(vrow, qf, hd) : dot_f16_vec(vrow, qf, hd)) * j->scale;
+        }
+        for (int64_t t = nk; t < nb; t++)
+            s[t] = -INFINITY;
+        softmax_row_ggml(s, nb, 1.0f);
+        for (int64_t t = 0; t < nk; t++)
+            s[t] = gl_round_fp16(s[t]);
+    }
+
+    const int64_t nk_max = j->pos0 + i1;
+    if (tiny_pv) {
+        /* one accumulator of 16 lanes per output: key t goes to lane t % 16 */
+        memset(acc, 0, (size_t)nq * 16 * (size_t)hd * sizeof(float));
+        for (int64_t t = 0; t < nk_max; t++) {
+            j->kt->to_float(j->v + (size_t)t * j->kv_row + head_off, vrow, hd);
+            int64_t first = t - j->pos0 - i0;
+            if (first < 0)
+                first = 0;
+            for (int64_t qi = first; qi < nq; qi++)
+                axpy(acc + (qi * 16 + (t & 15)) * hd, vrow, scores[qi * j->s_stride + t], hd);
+        }
+        for (int64_t qi = 0; qi < nq; qi++) {
+            float *o = j->out + (i0 + qi) * row + (int64_t)h * hd;
+            for (int d = 0; d < hd; d++) {
+                float l[16];
+                for (int t = 0; t < 16; t++)
+                    l[t] = acc[(qi * 16 + t) * hd + d];
+                o[d] = lanes16_sum(l);
+            }
+        }
+        return;
+    }
+
+    /* ggml_vec_dot_f16 over n_kv = keys rounded up to 32: four accumulators
+     * of 16 lanes over the first n_kv & ~63 keys, the rest in double. */
+    for (int64_t qi = 0; qi < nq; qi++) {
+        const int64_t nk = j->pos0 + i0 + qi + 1;
+        const int64_t n_kv = (nk + 31) & ~(int64_t)31;
+        const int64_t np = n_kv & ~(int64_t)63;
+        const float *p = scores + qi * j->s_stride;
+        float *o = j->out + (i0 + qi) * row + (int64_t)h * hd;
+        memset(acc, 0, 64 * (size_t)hd * sizeof(float));
+        for (int64_t t = 0; t < nk && t < np; t++) {
+            j->kt->to_float(j->v + (size_t)t * j->kv_row + head_off, vrow, hd);
+            axpy(acc + (t & 63) * hd, vrow, p[t], hd);
+        }
+        for (int d = 0; d < hd; d++) {
+            float l[16];
+            for (int t = 0; t < 16; t++)
+                l[t] = (acc[t * hd + d] + acc[(32 + t) * hd + d]) +
+                       (acc[(16 + t) * hd + d] + acc[(48 + t) * hd + d]);
+            vrow[d] = np ? lanes16_sum(l) : 0.0f;
+        }
+        for (int d = 0; d < hd; d++) {
+            double sum = vrow[d];
+            for (int64_t t = np; t < nk; t++) {
+                const gl_fp16 *vh = (const gl_fp16 *)(j->v + (size_t)t * j->kv_row + head_off);
+                sum += (double)(p[t] * gl_fp16_to_fp32(vh[d]));
+            }
+            o[d] = (float)sum;
+        }
+    }
 }
 
 /* One task: query head h for query rows [i0, i1).
@@ -788,7 +903,10 @@ static void att_worker(void *arg, int ith, int nth)
         int64_t qb = j->n_qb - 1 - t / j->n_head;
         int h = (int)(t % j->n_head);
         int64_t i0 = qb * ATT_QROWS, i1 = i0 + ATT_QROWS < j->m ? i0 + ATT_QROWS : j->m;
-        att_task(j, scr, h, i0, i1);
+        if (j->f16)
+            att_task_ggml(j, scr, h, i0, i1);
+        else
+            att_task(j, scr, h, i0, i1);
     }
 }
 
@@ -819,11 +937,14 @@ int ops_attention(gl_pool *pool, struct gl_scratch *scratch, float *out, const f
     uint64_t sz;
     size_t off = align64((size_t)qrows * (size_t)hd * sizeof(float));      /* qc */
     j.off_scores = off;
-    if (!gl_mul_ok((uint64_t)qrows * sizeof(float), (uint64_t)j.n_kv, &sz))
+    j.s_stride = (j.n_kv + 15) & ~(int64_t)15;
+    if (!gl_mul_ok((uint64_t)qrows * sizeof(float), (uint64_t)j.s_stride, &sz))
         return -1;
     off = align64(off + sz);
     j.off_acc = off;
-    off = align64(off + (size_t)qrows * (size_t)hd * sizeof(float));
+    /* the F16 path keeps 16 lanes per query row, or 64 for a single row */
+    const int64_t acc_rows = !j.f16 ? qrows : qrows * 16 > 64 ? qrows * 16 : 64;
+    off = align64(off + (size_t)acc_rows * (size_t)hd * sizeof(float));
     j.off_vrow = off;
     off = align64(off + (size_t)hd * sizeof(float));
     j.scr_per = off;

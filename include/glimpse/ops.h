@@ -66,7 +66,8 @@ void ops_softmax(float *x, int64_t m, int64_t n, float scale);
  * vector exp on blocks of 16, block sums folded in f32, added in double). */
 void ops_softmax_ggml(float *x, int64_t m, int64_t n, float scale);
 /* sum x[i]*y[i] in the order of ggml_vec_dot_f32 on AVX-512 (4 x 16 lanes of
- * fused multiply-adds over steps of 64, folded, the tail fused in f32). */
+ * fused multiply-adds over steps of 64, folded; then the remaining loop as
+ * GCC compiles it: rounded products added in order, the last n % 4 fused). */
 float ops_dot_f32_ggml(const float *x, const float *y, int64_t n);
 
 /* Activations, in place over n values. */

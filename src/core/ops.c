@@ -131,7 +131,8 @@ static float dot_f16_tiny(const float *x, const float *y, int64_t n)
     return lanes16_sum(acc);
 }
 
-/* Keep the compiler from fusing the tail even where FMA is enabled. */
+/* Keep the compiler from fusing the rounded part of the tail where FMA is
+ * enabled. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("fp-contract=off")))
 #endif
@@ -150,13 +151,24 @@ float ops_dot_f32_ggml(const float *x, const float *y, int64_t n)
     for (int t = 0; t < 16; t++)
         acc[0][t] += acc[1][t];
     float sum = np ? lanes16_sum(acc[0]) : 0.0f;
-    /* The tail is plain C in the reference, `sumf += x[i]*y[i]` in f32 with
-     * the product rounded first (not contracted: a fused tail moves the
-     * tiny mmproj's output 40x further from llama.cpp's). */
-    for (int64_t i = np; i < n; i++) {
+    /* The tail is the C loop `sumf += x[i]*y[i]` in f32, which GCC (-O3,
+     * -march=native, GNU C: fp-contract=fast) turns into two parts: an
+     * in-order vectorized reduction (vector products, rounded, then added
+     * one lane after another) over whole groups of 4, and a scalar epilogue
+     * for the last n % 4 values where the product is contracted into an
+     * FMA. Both parts matter: the tiny mmproj's attention has 16-long score
+     * dots (all rounded products; fusing them puts the output 5e-4 away
+     * from llama.cpp's) and 577-long P.V dots whose one leftover value is
+     * fused (rounding it first leaves one attention output of the portrait
+     * exactly on an f16 tie that llama.cpp rounds the other way). Only tails
+     * of n % 4 == 0 and of 1 value are confirmed against the reference. */
+    const int64_t nv = np + ((n - np) & ~(int64_t)3);
+    for (int64_t i = np; i < nv; i++) {
         const float p = x[i] * y[i];
         sum += p;
     }
+    for (int64_t i = nv; i < n; i++)
+        sum = fmaf(x[i], y[i], sum);
     return sum;
 }
 
@@ -169,6 +181,8 @@ static float expf_ggml(float x)
     const float z = fmaf(x, 0x1.715476p+0f, r);
     const float n = z - r;
     const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    if (isnan(n))
+        return n;               /* NaN weights (a hostile file): no (int)NaN below */
     if (fabsf(n) > 192.0f)
         return n <= 0.0f ? 0.0f : INFINITY;
     const float u = b * b;
@@ -600,9 +614,14 @@ void ops_softmax(float *x, int64_t m, int64_t n, float scale)
 
 /* ---------------------------------------------------------------- activations */
 
+/* ggml_gelu_f32 as GCC compiles it for the reference (GNU C, -march=native,
+ * so -ffp-contract=fast): 1 + A*x*x becomes fma(A*x, x, 1). The f16 table is
+ * built from this; the unfused form rounds some entries to the neighbouring
+ * f16 (e.g. x = -1.999: -0.045471 instead of -0.045502). */
 static inline float gelu_tanh1(float x)
 {
-    return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * x * (1.0f + GELU_COEF_A * x * x)));
+    const float inner = fmaf(GELU_COEF_A * x, x, 1.0f);
+    return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * x * inner));
 }
 
 static inline float quick_gelu1(float x)

@@ -15,7 +15,8 @@
  *                       weights) and sums in ggml's own order (AVX-512
  *                       tinyBLAS / vec_dot_f16); attention in f32 with
  *                       ggml_vec_dot_f32's order and ggml's softmax; table
- *                       GELUs. Output within ~1e-6 of llama.cpp's dumps.
+ *                       GELUs. Bit for bit llama.cpp's projector output
+ *                       for all three reference images.
  *   CLIP_MODE_LLAVA     products in f32: each weight is dequantized to f32 a
  *                       tile of rows at a time into a small per-thread buffer
  *                       and multiplied with OpenBLAS sgemm. The tile is reused

@@ -39,6 +39,8 @@ struct cli_opts {
     bool no_exif;
     const char *dump_pre;       /* --dump-preprocessed */
     const char *dump_embd;      /* --dump-embd */
+    const char *save;           /* --save FILE: the session, after the turns */
+    bool no_embed_images;       /* --no-embed-images */
 };
 
 /* glimpse --inspect FILE [--json]: describe a GGUF file on stdout. */

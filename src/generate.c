@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "replay.h"
+#include "sigbus.h"
 #include "glimpse/chat.h"
 #include "glimpse/clip.h"
 #include "glimpse/gguf.h"
@@ -399,7 +401,7 @@ int cli_generate(const struct cli_opts *o)
         fprintf(stderr, "glimpse: images need the vision projector: give its mmproj file with --mmproj\n");
         return EXIT_USAGE;
     }
-    if (signals_install()) {
+    if (signals_install() || sigbus_install()) {
         fprintf(stderr, "glimpse: cannot set up signal handling\n");
         return EXIT_RUNTIME;
     }
@@ -431,11 +433,13 @@ int cli_generate(const struct cli_opts *o)
     cp.context_policy = o->context_policy;
 
     double t0 = gl_now();
+    bool loaded = false;        /* a conversation exists: --save can save it */
     struct gl_event *ev = await(&r, gl_worker_load(r.w, o->model, o->mmproj, &mp, &cp));
     double load_ms = (gl_now() - t0) * 1e3, encode_ms = 0;
     if (!ev || ev->type != GL_EVENT_LOADED)
         goto fail_event;
     gl_event_free(ev);
+    loaded = true;
 
     for (int i = 0; i < o->n_images; i++) {
         double te = gl_now();
@@ -525,6 +529,9 @@ fail_event:
         fprintf(stderr, "glimpse: %s\n", ev && ev->len ? ev->text : "the worker stopped unexpectedly");
     gl_event_free(ev);
 out:
+    /* saved even after an error or Ctrl-C: what was answered is kept */
+    if (o->save && loaded && cli_save_session(r.w, o->save, !o->no_embed_images, o->quiet) && rc == EXIT_OK)
+        rc = EXIT_RUNTIME;
     free(stdin_text);
     gl_worker_free(r.w);
     return rc;

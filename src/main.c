@@ -1,6 +1,6 @@
 /*
- * main.c - glimpse's command line: options, then one of the modes
- * (inspect a model file, one-shot generation; the chat TUI comes later).
+ * main.c - glimpse's command line: options, then one of the modes: the chat
+ * (TUI), one-shot answers (-p), inspect, show, replay, export, lists.
  */
 #include "config.h"
 
@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "replay.h"
 #include "config_file.h"
 #include "models.h"
 #include "glimpse/quant.h"
+#include "ui/preview.h"
+#include "ui/tui.h"
 
 static void usage(FILE *out)
 {
@@ -28,7 +31,18 @@ static void usage(FILE *out)
         "  -p, --prompt TEXT       one-shot: answer TEXT and exit ('-' reads stdin);\n"
         "                          repeat for a scripted multi-turn conversation\n"
         "      --inspect FILE      describe a GGUF model file and exit\n"
+        "      --replay FILE       show a saved conversation as it happened (no model needed);\n"
+        "                          --speed N|max sets the pace, --verify re-runs every turn\n"
+        "                          on the model and compares (exit 3 if an answer differs)\n"
+        "      --export FILE OUT   write a session as a transcript: OUT.md or OUT.json\n"
+        "      --list-sessions     list the autosaved sessions, newest first\n"
+        "      --save FILE         with -p: save the conversation as a session (glimpse-session(5));\n"
+        "                          --no-embed-images keeps only the images' paths and hashes\n"
         "      --list-models       list the model pairs found (ollama, llama.cpp, glimpse) and exit\n"
+        "      --demo              chat with a tiny random-weight model made on the fly (no\n"
+        "                          download; its answers are noise) about a sample picture\n"
+        "      --preview MODE      the chat's image pane: auto (default), sixel, blocks, ascii\n"
+        "                          or none\n"
         "  -h, --help              show this help and exit\n"
         "  -V, --version           show the version and exit\n"
         "\n"
@@ -81,7 +95,8 @@ enum {
     OPT_INSPECT = 256, OPT_JSON, OPT_TEMP, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P,
     OPT_REPEAT_PENALTY, OPT_REPEAT_LAST_N, OPT_RAW, OPT_KV_TYPE, OPT_MMPROJ, OPT_IMAGE,
     OPT_SYSTEM, OPT_TEMPLATE, OPT_COMPAT, OPT_NO_EXIF, OPT_DUMP_PRE, OPT_DUMP_EMBD,
-    OPT_CONTEXT_POLICY, OPT_LIST_MODELS
+    OPT_CONTEXT_POLICY, OPT_LIST_MODELS, OPT_SHOW, OPT_PREVIEW, OPT_COLS,
+    OPT_REPLAY, OPT_SPEED, OPT_VERIFY, OPT_EXPORT, OPT_LIST_SESSIONS, OPT_SAVE, OPT_NO_EMBED_IMAGES, OPT_DEMO
 };
 
 /* Number parsing: the whole argument must be a number in [lo, hi]. */
@@ -146,6 +161,17 @@ int main(int argc, char **argv)
         {"dump-embd", required_argument, NULL, OPT_DUMP_EMBD},
         {"context-policy", required_argument, NULL, OPT_CONTEXT_POLICY},
         {"list-models", no_argument, NULL, OPT_LIST_MODELS},
+        {"replay", required_argument, NULL, OPT_REPLAY},
+        {"speed", required_argument, NULL, OPT_SPEED},
+        {"verify", no_argument, NULL, OPT_VERIFY},
+        {"export", required_argument, NULL, OPT_EXPORT},
+        {"list-sessions", no_argument, NULL, OPT_LIST_SESSIONS},
+        {"save", required_argument, NULL, OPT_SAVE},
+        {"no-embed-images", no_argument, NULL, OPT_NO_EMBED_IMAGES},
+        {"show", required_argument, NULL, OPT_SHOW},
+        {"preview", required_argument, NULL, OPT_PREVIEW},
+        {"demo", no_argument, NULL, OPT_DEMO},
+        {"cols", required_argument, NULL, OPT_COLS},
         {NULL, 0, NULL, 0},
     };
     struct cli_opts o = {
@@ -154,8 +180,13 @@ int main(int argc, char **argv)
         .kv_type = GL_TYPE_F16,
         .sp = gl_sampler_default_params(),
     };
-    const char *inspect = NULL;
+    const char *inspect = NULL, *show = NULL;
+    enum preview_mode preview_mode = PREVIEW_AUTO;
+    int show_cols = 0;
     bool raw = false, list_models = false;
+    struct replay_opts replay = {.speed = -1};
+    const char *export_file = NULL;
+    bool list_sessions = false, demo = false;
     char *err = NULL;
     long lv;
     int c;
@@ -300,6 +331,48 @@ int main(int argc, char **argv)
         case OPT_LIST_MODELS:
             list_models = true;
             break;
+        case OPT_REPLAY:
+            replay.file = optarg;
+            break;
+        case OPT_SPEED:
+            if (replay_parse_speed(optarg, &replay.speed)) {
+                fprintf(stderr, "glimpse: --speed is a number above 0 or 'max', not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_VERIFY:
+            replay.verify = true;
+            break;
+        case OPT_EXPORT:
+            export_file = optarg;
+            break;
+        case OPT_LIST_SESSIONS:
+            list_sessions = true;
+            break;
+        case OPT_SAVE:
+            o.save = optarg;
+            break;
+        case OPT_NO_EMBED_IMAGES:
+            o.no_embed_images = true;
+            break;
+        case OPT_DEMO:
+            demo = true;
+            break;
+        case OPT_SHOW:
+            show = optarg;
+            break;
+        case OPT_PREVIEW:
+            if (preview_mode_parse(optarg, &preview_mode) != 0) {
+                fprintf(stderr, "glimpse: --preview is auto, sixel, blocks, ascii or none, not '%s'\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_COLS:
+            if (!parse_long("--cols", optarg, 1, 4096, &lv))
+                return EXIT_USAGE;
+            show_cols = (int)lv;
+            break;
         case OPT_CONTEXT_POLICY:
             if (strcmp(optarg, "refuse") == 0)
                 o.context_policy = GL_CONTEXT_REFUSE;
@@ -330,6 +403,28 @@ int main(int argc, char **argv)
     if (!o.seed_set)
         o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
+    if (show)
+        return preview_show(show, preview_mode, show_cols, o.no_exif);
+    if (list_sessions)
+        return cli_list_sessions();
+    if (export_file) {
+        if (o.n_images != 1) {
+            fprintf(stderr, "glimpse: --export FILE needs one output file: OUT.md or OUT.json\n");
+            return EXIT_USAGE;
+        }
+        return cli_export(export_file, o.images[0], o.quiet);
+    }
+    if (replay.verify && !replay.file) {
+        fprintf(stderr, "glimpse: --verify goes with --replay FILE\n");
+        return EXIT_USAGE;
+    }
+    if (replay.file) {
+        replay.model = o.model;
+        replay.mmproj = o.mmproj;
+        replay.n_threads = o.n_threads;
+        replay.quiet = o.quiet;
+        return cli_replay(&replay);
+    }
     if (inspect)
         return cli_inspect(inspect, o.json);
     if (list_models)
@@ -339,6 +434,16 @@ int main(int argc, char **argv)
     if (!one_shot && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
         fprintf(stderr, "glimpse: not a terminal: use -p TEXT for one-shot use (see glimpse --help)\n");
         return EXIT_USAGE;
+    }
+    if (demo) {
+        if (one_shot) {
+            fprintf(stderr, "glimpse: --demo is for the interactive chat (leave out -p)\n");
+            return EXIT_USAGE;
+        }
+        struct tui_opts to = {.preview = preview_mode, .demo = true};
+        int drc = tui_run(&o, &to);
+        config_free(&cfg);
+        return drc;
     }
     /* Which files to load: -m FILE or NAME, or the single pair found. The
      * dumps need only the mmproj. */
@@ -362,8 +467,8 @@ int main(int argc, char **argv)
     if (one_shot)
         rc = cli_generate(&o);
     else {
-        fprintf(stderr, "glimpse: the interactive chat is not built yet: use -p TEXT (see glimpse --help)\n");
-        rc = EXIT_USAGE;
+        struct tui_opts to = {.preview = preview_mode};
+        rc = tui_run(&o, &to);
     }
     models_pair_free(&pair);
     config_free(&cfg);

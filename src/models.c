@@ -1214,7 +1214,7 @@ static int resolve_none(const char *mmproj_arg, struct gl_model_pair *out, char 
     int rc = -1;
     if (n == 0) {
         char *where = models_search_path();
-        gl_err(err, "no model given (-m FILE or NAME) and none found (%s)",
+        gl_err(err, "no model given (-m FILE or NAME) and none found (%s); glimpse --demo tries a tiny random one",
                where ? where : "out of memory");
         free(where);
     } else if (n == 1) {

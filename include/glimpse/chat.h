@@ -206,6 +206,9 @@ int gl_chat_n_turns(const gl_chat *c);
 const struct gl_turn *gl_chat_turn(const gl_chat *c, int i);
 int gl_chat_n_images(const gl_chat *c);
 const struct gl_image_info *gl_chat_image(const gl_chat *c, int i);
+/* The bytes of image i's file as it was added (not owned; NULL if no such
+ * image). Sessions embed them so a conversation travels with its pictures. */
+const uint8_t *gl_chat_image_bytes(const gl_chat *c, int i, size_t *len);
 /* Images attached for the next question, not yet asked about. */
 int gl_chat_n_pending_images(const gl_chat *c);
 

@@ -28,6 +28,7 @@
 #include "glimpse/image.h"
 #include "glimpse/quant.h"
 #include "glimpse/sha256.h"
+#include "memcheck.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ state */
@@ -192,6 +193,10 @@ gl_chat *gl_chat_new(gl_model *m, const struct gl_chat_params *p, char **err)
     struct llama_state_params sp = llama_state_default_params();
     sp.n_ctx = c->p.n_ctx;
     sp.kv_type = c->p.kv_type;
+    /* Refuse a context that cannot fit before allocating it (memcheck.c). */
+    if (gl_mem_check_context(llama_state_bytes(m->lm, &sp) + (uint64_t)hp->n_vocab * sizeof(float),
+                             sp.n_ctx, err))
+        goto fail;
     if (!c->system || !(c->st = llama_state_new(m->lm, &sp, err)) ||
         !(c->smp = gl_sampler_new(&c->p.sampling, hp->n_vocab, err)) ||
         !(c->logits = malloc((size_t)hp->n_vocab * sizeof *c->logits))) {
@@ -330,7 +335,6 @@ int gl_chat_add_image_mem(gl_chat *c, const void *data, size_t len, const char *
     float *chw = NULL;
     float *rows = NULL;
     int size = 0;
-    double t0 = gl_now();
     if (gl_image_load_mem(data, len, name, &io, &img, err))
         return -1;
 
@@ -411,7 +415,6 @@ int gl_chat_add_image_mem(gl_chat *c, const void *data, size_t len, const char *
     im->info.height = img.h;
     im->info.rows = image_rows(c);
     c->pending[c->n_pending++] = c->n_images;
-    (void)t0;
     gl_image_free(&img);
     free(sq);
     free(chw);
@@ -447,6 +450,15 @@ int gl_chat_n_images(const gl_chat *c)
 const struct gl_image_info *gl_chat_image(const gl_chat *c, int i)
 {
     return i >= 0 && i < c->n_images ? &c->images[i].info : NULL;
+}
+
+const uint8_t *gl_chat_image_bytes(const gl_chat *c, int i, size_t *len)
+{
+    if (i < 0 || i >= c->n_images)
+        return NULL;
+    if (len)
+        *len = c->images[i].n_bytes;
+    return c->images[i].bytes;
 }
 
 int gl_chat_n_pending_images(const gl_chat *c)

@@ -484,6 +484,12 @@ gl_worker *gl_worker_new(char **err)
      * SIGWINCH, SIGINT etc. interrupt the front end's poll() instead. */
     sigset_t all, old;
     sigfillset(&all);
+    /* Not the faults it raises itself (a SIGBUS from a model file truncated
+     * under us must reach src/sigbus.c's handler, not kill silently). */
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rv = pthread_create(&w->thread, NULL, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -202,6 +202,13 @@ gl_pool *gl_pool_new(int n_threads, char **err)
          * program's own threads, never to a compute thread. */
         sigset_t all, old;
         sigfillset(&all);
+        /* ...except the faults a thread raises itself: blocked, a SIGBUS
+         * from a model file truncated under us would kill the process
+         * without running glimpse's handler (src/sigbus.c). */
+        sigdelset(&all, SIGBUS);
+        sigdelset(&all, SIGSEGV);
+        sigdelset(&all, SIGFPE);
+        sigdelset(&all, SIGILL);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         int rc = 0;
         for (int i = 0; i < n_threads - 1; i++) {

@@ -707,6 +707,54 @@ static void check_matmul(struct mm_case *c, int64_t m, bool expect_exact, struct
     free(y1), free(x), free(xq), free(err);
 }
 
+/* ops_matmul_n: products of one input (as q/k/v and gate/up) give the bits
+ * of separate ops_matmul calls, for decode-sized and prefill-sized batches,
+ * on 1 and 3 threads; mixed q4_K/q6_K/q8_0 sets too. */
+static void test_matmul_n(void)
+{
+    struct gl_scratch scr = { 0 };
+    struct mm_case c[3];
+    const int64_t n_in = 512;
+    if (!mm_case_make(&c[0], GL_TYPE_Q4_K, n_in, 40) || !mm_case_make(&c[1], GL_TYPE_Q6_K, n_in, 23) ||
+        !mm_case_make(&c[2], GL_TYPE_Q8_0, n_in, 17)) {
+        tap_skip(1, "no quantized weights");
+        return;
+    }
+    bool same = true, rc = true;
+    static const int64_t ms[] = { 1, 3, 4, 37 };
+    for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++) {
+        const int64_t m = ms[im];
+        float *x = xmalloc(sizeof(float) * m * n_in);
+        fill(x, m * n_in, -2, 2);
+        for (int set = 0; set < 2; set++) {
+            /* set 0: the K-quants (one activation format); set 1: with q8_0 */
+            const int nw = set ? 3 : 2;
+            struct gl_weight w[3];
+            const struct gl_weight *wp[3];
+            float *y[3], *ref[3];
+            for (int k = 0; k < nw; k++) {
+                w[k] = (struct gl_weight){ c[k].w, c[k].type, n_in, c[k].n_out, c[k].row_bytes };
+                wp[k] = &w[k];
+                y[k] = xmalloc(sizeof(float) * m * c[k].n_out);
+                ref[k] = xmalloc(sizeof(float) * m * c[k].n_out);
+                rc &= ops_matmul(pools[2], &scr, ref[k], x, m, &w[k]) == 0;
+            }
+            for (int th = 1; th <= 3; th += 2) {
+                rc &= ops_matmul_n(pools[th], &scr, nw, y, x, m, wp) == 0;
+                for (int k = 0; k < nw; k++)
+                    same &= memcmp(y[k], ref[k], sizeof(float) * m * c[k].n_out) == 0;
+            }
+            for (int k = 0; k < nw; k++)
+                free(y[k]), free(ref[k]);
+        }
+        free(x);
+    }
+    ok(same && rc, "matmul_n: q4_K+q6_K(+q8_0) products of one input equal separate matmuls bit for bit");
+    for (int k = 0; k < 3; k++)
+        mm_case_free(&c[k]);
+    gl_scratch_free(&scr);
+}
+
 static void test_matmul(void)
 {
     struct gl_scratch scr = { 0 };
@@ -955,6 +1003,7 @@ int main(void)
     test_elementwise();
     test_attention();
     test_matmul();
+    test_matmul_n();
     test_matmul_f16();
     test_ggml_f32();
 

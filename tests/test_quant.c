@@ -15,6 +15,7 @@
 #include "tap.h"
 
 #include "glimpse/quant.h"
+#include "quant_impl.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -988,13 +989,15 @@ static void test_hand_dots(void)
 static void test_kernel_sets(void)
 {
     const char *first = gl_quant_kernels();
-    ok(strcmp(first, "scalar") == 0 || strcmp(first, "avx2") == 0, "kernel set in use is known (%s)", first);
+    ok(strcmp(first, "scalar") == 0 || strcmp(first, "avx2") == 0 || strcmp(first, "avx512") == 0,
+       "kernel set in use is known (%s)", first);
     const bool avx2 = gl_quant_set_kernels("avx2") == 0;
+    const bool vnni = gl_quant_set_kernels("avx512") == 0 && strcmp(gl_quant_kernels(), "avx512") == 0;
     const char *env = getenv("GLIMPSE_KERNELS");
-    if (env && strcmp(env, "scalar") == 0)
-        is_str(first, "scalar", "GLIMPSE_KERNELS=scalar is obeyed");
+    if (env && (strcmp(env, "scalar") == 0 || strcmp(env, "avx2") == 0))
+        is_str(first, env, "GLIMPSE_KERNELS=%s is obeyed", env);
     else
-        is_str(first, avx2 ? "avx2" : "scalar", "the best set this CPU runs is the default");
+        is_str(first, vnni ? "avx512" : avx2 ? "avx2" : "scalar", "the best set this CPU runs is the default");
 
     is_int(gl_quant_set_kernels("no-such-set"), -1, "an unknown set is refused");
     is_int(gl_quant_set_kernels(NULL), -1, "a NULL set name is refused");
@@ -1007,13 +1010,17 @@ static void test_kernel_sets(void)
         is_str(gl_quant_kernels(), "avx2", "switched to avx2");
         ok(tr(GL_TYPE_Q4_K)->vec_dot != NULL && tr(GL_TYPE_Q8_K)->from_float != NULL,
            "avx2 set fills the traits");
+        ok(gl_quant_gemm(GL_TYPE_Q4_K) == NULL, "avx2 set has no batched products");
         int r = gl_quant_set_kernels("avx512");
-        if (r == 0)
-            is_str(gl_quant_kernels(), "avx2", "avx512 runs the avx2 kernels for now");
+        if (r == 0 && vnni)
+            ok(strcmp(gl_quant_kernels(), "avx512") == 0 && gl_quant_gemm(GL_TYPE_Q4_K) &&
+               gl_quant_gemm(GL_TYPE_Q6_K), "avx512 set: AVX-512 VNNI batched products");
+        else if (r == 0)
+            is_str(gl_quant_kernels(), "avx2", "avx512 without VNNI runs the avx2 kernels");
         else
             ok(r == -1, "avx512 refused on a CPU without it");
     } else {
-        tap_skip(4, "this CPU has no AVX2+FMA+F16C");
+        tap_skip(5, "this CPU has no AVX2+FMA+F16C");
     }
     gl_quant_set_kernels(first);
 }
@@ -1118,10 +1125,11 @@ static const int simd_dot_types[] = {
 #define N_SIMD_DOT (int)(sizeof simd_dot_types / sizeof simd_dot_types[0])
 
 /* Every SIMD dot product against the scalar one on the same bytes. */
-static void test_simd_dots(void)
+static void test_simd_dots_set(const char *set)
 {
-    if (gl_quant_set_kernels("avx2") != 0) {
-        tap_skip(N_SIMD_DOT, "this CPU has no AVX2+FMA+F16C");
+    if (gl_quant_set_kernels(set) != 0 || strcmp(gl_quant_kernels(), set) != 0) {
+        tap_skip(N_SIMD_DOT, "this CPU does not run the %s set", set);
+        gl_quant_set_kernels("scalar");
         return;
     }
     gl_vec_dot_fn simd[GL_TYPE_COUNT] = { 0 }, ref[GL_TYPE_COUNT] = { 0 };
@@ -1152,17 +1160,75 @@ static void test_simd_dots(void)
             trials++;
             nonzero += a != 0.0f;
             if (!same_bits(a, b)) {
-                tap_diag("  %s n=%d style %d: scalar %.9g (%08x), avx2 %.9g (%08x)", t->name, n, style, a,
-                         f2u(a), b, f2u(b));
+                tap_diag("  %s n=%d style %d: scalar %.9g (%08x), %s %.9g (%08x)", t->name, n, style, a,
+                         f2u(a), set, b, f2u(b));
                 bad++;
             }
         }
         (void)ty;
-        ok(bad == 0 && nonzero > trials / 2, "avx2 %s vec_dot: the scalar bits on %d random rows", t->name,
+        ok(bad == 0 && nonzero > trials / 2, "%s %s vec_dot: the scalar bits on %d random rows", set, t->name,
            trials);
     }
     free(x);
     free(y);
+}
+
+/* The batched products against the scalar dot product on the same bytes:
+ * random and all-extreme weight rows and q8_K rows (arbitrary bsums too),
+ * odd row and batch counts, every output bit for bit. */
+static void test_gemm(void)
+{
+    static const int types[] = { GL_TYPE_Q4_K, GL_TYPE_Q6_K };
+    const int nt = (int)(sizeof types / sizeof types[0]);
+    if (gl_quant_set_kernels("avx512") != 0 || strcmp(gl_quant_kernels(), "avx512") != 0) {
+        tap_skip(nt, "this CPU has no AVX-512 VNNI batched products");
+        gl_quant_set_kernels("scalar");
+        return;
+    }
+    gl_gemm_fn gemm[GL_TYPE_COUNT] = { 0 };
+    for (int k = 0; k < nt; k++)
+        gemm[types[k]] = gl_quant_gemm(types[k]);
+    gl_quant_set_kernels("scalar");
+    enum { NB = 10, NR = 9, M = 21 };    /* crosses the kernel's 8-block and 16-row tiles */
+    const int n = NB * 256;
+    for (int k = 0; k < nt; k++) {
+        const int type = types[k];
+        const struct gl_type_traits *t = tr(type);
+        const size_t wrow = gl_row_size(type, n), xrow = gl_row_size(GL_TYPE_Q8_K, n);
+        uint8_t *w = malloc(NR * wrow), *x = malloc(M * xrow);
+        float *y = malloc(sizeof(float) * M * (NR + 3));
+        void *panel = aligned_alloc(64, (gl_gemm_panel_bytes(n, NR) + 63) / 64 * 64);
+        if (!w || !x || !y || !panel)
+            tap_skip_all("out of memory");
+        int bad = 0, nonzero = 0, total = 0;
+        for (int trial = 0; trial < 60 && bad < 3; trial++) {
+            const int nr = 1 + trial % NR, m = 1 + trial % M;
+            for (int r = 0; r < nr; r++)
+                rnd_row(type, w + r * wrow, wrow, trial % 10 == 3 ? 1 : trial % 10 == 7 ? 2 : 0);
+            for (int i = 0; i < m; i++)
+                rnd_row(GL_TYPE_Q8_K, x + i * xrow, xrow, trial % 10 == 3 ? 2 : 0);
+            gemm[type](n, nr, m, y, NR + 3, w, wrow, x, xrow, panel);
+            for (int i = 0; i < m; i++)
+                for (int r = 0; r < nr; r++) {
+                    float ref = NAN;
+                    t->vec_dot(n, &ref, w + r * wrow, x + i * xrow);
+                    total++;
+                    nonzero += ref != 0.0f;
+                    if (!same_bits(ref, y[i * (NR + 3) + r]) && bad++ < 3)
+                        tap_diag("  %s trial %d row %d act %d: scalar %.9g, gemm %.9g", t->name, trial,
+                                 r, i, ref, y[i * (NR + 3) + r]);
+                }
+        }
+        ok(bad == 0 && nonzero > total / 2, "avx512 %s batched product: the scalar bits on %d outputs",
+           t->name, total);
+        free(w), free(x), free(y), free(panel);
+    }
+}
+
+static void test_simd_dots(void)
+{
+    test_simd_dots_set("avx2");
+    test_simd_dots_set("avx512");
 }
 
 /* A row of floats for the activation quantizers, in one of several styles:
@@ -1267,6 +1333,7 @@ int main(void)
     test_exact_weights();
     test_simd_dots();
     test_simd_quantizers();
+    test_gemm();
 
     /* the error bounds hold under every kernel set this CPU runs */
     const char *first = gl_quant_kernels();

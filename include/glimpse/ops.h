@@ -49,6 +49,13 @@ void *gl_scratch_get(struct gl_scratch *s, size_t n);
 int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float *x,
                int64_t m, const struct gl_weight *w);
 
+/* y[k] = X @ w[k]^T for k < n (n <= 4 shares the work; more run one by one):
+ * n products of the same input, bit for bit those of n ops_matmul calls.
+ * Quantized weights of one activation format convert X once and run as one
+ * pool job (one barrier instead of n). Returns 0, or -1 on OOM. */
+int ops_matmul_n(gl_pool *pool, struct gl_scratch *scratch, int n, float *const *y, const float *x,
+                 int64_t m, const struct gl_weight *const *w);
+
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]   over rows of n, m rows */
 void ops_rmsnorm(float *out, const float *x, const float *w, int64_t m, int64_t n, float eps);
 /* out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i]   (w, b may be NULL) */

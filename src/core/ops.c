@@ -19,6 +19,7 @@
 #include "glimpse/ops.h"
 #include "glimpse/quant.h"
 
+#include "quant_impl.h"
 #include "util.h"
 
 #include <assert.h>
@@ -27,6 +28,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ggml's constants for the activations. */
@@ -99,7 +101,7 @@ static inline float lanes16_sum(const float v[16])
 /* ggml_vec_dot_f16 (AVX-512: 4 accumulators of 16 lanes over steps of 64,
  * folded as (acc0 + acc2) + (acc1 + acc3), the tail in double) on values
  * already widened from f16 to f32. */
-static float dot_f16_vec(const float *x, const float *y, int64_t n)
+static float dot_f16_vec_c(const float *x, const float *y, int64_t n)
 {
     const int64_t np = n & ~(int64_t)63;
     float acc[4][16] = { { 0 } };
@@ -122,7 +124,7 @@ static float dot_f16_vec(const float *x, const float *y, int64_t n)
 /* llamafile's tinyBLAS kernel for f16 x f16 on AVX-512 (the reference's
  * batched product): one 16-lane accumulator per output over the whole row
  * (n a multiple of 16), folded at the end. Widened values as above. */
-static float dot_f16_tiny(const float *x, const float *y, int64_t n)
+static float dot_f16_tiny_c(const float *x, const float *y, int64_t n)
 {
     float acc[16] = { 0 };
     for (int64_t l = 0; l < n; l += 16)
@@ -175,7 +177,7 @@ float ops_dot_f32_ggml(const float *x, const float *y, int64_t n)
 /* ggml_v_expf for AVX-512 (ARM's optimized-routines polynomial): 2^n by
  * rounding x*log2(e) to an integer with the 1.5*2^23 trick, a two-part
  * Cody-Waite reduction, a degree-5 polynomial, then scalef. */
-static float expf_ggml(float x)
+static float expf_ggml_c(float x)
 {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);
@@ -190,6 +192,157 @@ static float expf_ggml(float x)
                               fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                          u, fmaf(0x1.ffffecp-1f, b, 1.0f));
     return ldexpf(j, (int)n);
+}
+
+/* ---------------------------------------------- the same sums, 16 lanes at once */
+
+/* AVX-512F versions of the loops above, chosen at run time. Each performs
+ * the scalar code's operations lane for lane (explicit multiplies and adds,
+ * never contracted; fused operations only where the scalar code calls fmaf),
+ * so the results are the same bits; only the instruction count changes. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define OPS_X86 1
+#define AVX512F __attribute__((target("avx512f,avx2,fma,f16c")))
+
+static int ops_simd = -1;           /* 1: AVX-512F usable; set once */
+
+static bool use_avx512(void)
+{
+    int v = __atomic_load_n(&ops_simd, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        const char *k = getenv("GLIMPSE_KERNELS");
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("fma") && !(k && (strcmp(k, "scalar") == 0 || strcmp(k, "avx2") == 0));
+        __atomic_store_n(&ops_simd, v, __ATOMIC_RELAXED);
+    }
+    return v != 0;
+}
+
+static AVX512F float lanes16_sum_v(__m512 v)
+{
+    float a[16];
+    _mm512_storeu_ps(a, v);
+    return lanes16_sum(a);
+}
+
+static AVX512F float dot_f16_tiny_v(const float *x, const float *y, int64_t n)
+{
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t l = 0; l < n; l += 16)
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(x + l), _mm512_loadu_ps(y + l)));
+    return lanes16_sum_v(acc);
+}
+
+static AVX512F float dot_f16_vec_v(const float *x, const float *y, int64_t n)
+{
+    const int64_t np = n & ~(int64_t)63;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < np; i += 64) {
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16)));
+        a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32)));
+        a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48)));
+    }
+    const __m512 f = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+    double sum = np ? (double)lanes16_sum_v(f) : 0.0;
+    for (int64_t i = np; i < n; i++)
+        sum += (double)(x[i] * y[i]);
+    return (float)sum;
+}
+
+/* expf_ggml on 16 values: the same fused steps; ldexpf is scalef (both
+ * round j * 2^n once), the NaN and overflow cases blended in afterwards. */
+static inline AVX512F __m512 exp16_ggml(__m512 x)
+{
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    __m512 e = _mm512_scalef_ps(j, n);
+    const __m512 an = _mm512_abs_ps(n);
+    const __mmask16 big = _mm512_cmp_ps_mask(an, _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    const __mmask16 pos = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_GT_OQ);
+    e = _mm512_mask_mov_ps(e, big, _mm512_setzero_ps());
+    e = _mm512_mask_mov_ps(e, big & pos, _mm512_set1_ps(INFINITY));
+    const __mmask16 nan = _mm512_cmp_ps_mask(n, n, _CMP_UNORD_Q);
+    return _mm512_mask_mov_ps(e, nan, n);
+}
+
+/* x[i] = exp(x[i] - mx) over 16 values. */
+static AVX512F void exp16_sub(float *x, float mx)
+{
+    _mm512_storeu_ps(x, exp16_ggml(_mm512_sub_ps(_mm512_loadu_ps(x), _mm512_set1_ps(mx))));
+}
+
+/* silu over whole blocks of 16: x / (1 + e^-x). */
+static AVX512F void silu16(float *x, int64_t n16)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n16; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __m512 e = exp16_ggml(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        _mm512_storeu_ps(x + i, _mm512_div_ps(v, _mm512_add_ps(one, e)));
+    }
+}
+
+/* a += p * v, the product rounded, then added (as the scalar axpy). */
+static AVX512F void axpy_v(float *restrict a, const float *restrict v, float p, int n)
+{
+    const __m512 pv = _mm512_set1_ps(p);
+    int d = 0;
+    for (; d + 16 <= n; d += 16)
+        _mm512_storeu_ps(a + d, _mm512_add_ps(_mm512_loadu_ps(a + d),
+                                              _mm512_mul_ps(pv, _mm512_loadu_ps(v + d))));
+    for (; d < n; d++)
+        a[d] += p * v[d];
+}
+
+/* n f16 values to f32 (exact either way). */
+static AVX512F void f16_row_v(float *y, const gl_fp16 *x, int n)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    for (; i < n; i++)
+        y[i] = gl_fp16_to_fp32(x[i]);
+}
+#else
+#define OPS_X86 0
+static bool use_avx512(void)
+{
+    return false;
+}
+#endif
+
+static float dot_f16_tiny(const float *x, const float *y, int64_t n)
+{
+#if OPS_X86
+    if (use_avx512())
+        return dot_f16_tiny_v(x, y, n);
+#endif
+    return dot_f16_tiny_c(x, y, n);
+}
+
+static float dot_f16_vec(const float *x, const float *y, int64_t n)
+{
+#if OPS_X86
+    if (use_avx512())
+        return dot_f16_vec_v(x, y, n);
+#endif
+    return dot_f16_vec_c(x, y, n);
+}
+
+static inline float expf_ggml(float x)
+{
+    return expf_ggml_c(x);
 }
 
 /* One row of ggml_soft_max: scaled, the maximum taken, exp(x - max) over
@@ -207,9 +360,15 @@ static void softmax_row_ggml(float *x, int64_t n, float scale)
     }
     double sum = 0.0;
     int64_t i = 0;
+    const bool v = use_avx512();
     for (; i + 16 <= n; i += 16) {
-        for (int t = 0; t < 16; t++)
-            x[i + t] = expf_ggml(x[i + t] - mx);
+#if OPS_X86
+        if (v)
+            exp16_sub(x + i, mx);
+        else
+#endif
+            for (int t = 0; t < 16; t++)
+                x[i + t] = expf_ggml(x[i + t] - mx);
         sum += (double)lanes16_sum(x + i);
     }
     for (; i < n; i++) {
@@ -248,6 +407,9 @@ struct mm_job {
     float *wbuf;                        /* [nth][tile_rows][n_in] weights in f32 (sgemm path) */
     int64_t tile_rows;                  /* weight rows per task on the converting sgemm path */
     int64_t n_wb, n_xb;                 /* tile grid of the vec_dot kernel */
+    gl_gemm_fn gemm;                    /* the format's batched product, or NULL */
+    char *panels;                       /* [nth] decoded weight panels (gemm path) */
+    size_t panel_bytes;
     atomic_int_fast64_t next;           /* next task */
 };
 
@@ -290,6 +452,31 @@ static void mm_tiles(void *arg, int ith, int nth)
             for (int64_t i = i0; i < i1; i++)
                 j->wt->vec_dot(n_in, &j->y[i * n_out + r], wrow, j->xq + (size_t)i * j->xq_row);
         }
+    }
+}
+
+/* The batched kernel of the format (quant_impl.h): a task is MM_GEMM_ROWS
+ * weight rows against the whole batch; the kernel decodes the rows once into
+ * this thread's panel and reuses them for every activation row. Its outputs
+ * are the vec_dot ones bit for bit, so the thread count changes nothing. */
+#define MM_GEMM_ROWS 16
+#define MM_GEMM_MIN_M 4             /* from this batch size on, use the batched kernel */
+
+static void mm_gemm(void *arg, int ith, int nth)
+{
+    struct mm_job *j = arg;
+    const struct gl_weight *w = j->w;
+    const int64_t n_out = w->n_out, n_tasks = (n_out + MM_GEMM_ROWS - 1) / MM_GEMM_ROWS;
+    void *panel = j->panels + (size_t)ith * j->panel_bytes;
+    (void)nth;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tasks)
+            break;
+        int64_t r0 = t * MM_GEMM_ROWS, r1 = r0 + MM_GEMM_ROWS < n_out ? r0 + MM_GEMM_ROWS : n_out;
+        j->gemm((int)w->n_in, (int)(r1 - r0), (int)j->m, j->y + r0, (size_t)n_out,
+                (const char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, j->xq, j->xq_row,
+                panel);
     }
 }
 
@@ -440,6 +627,9 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
     const bool widen = !f16 && blas_dims && !wt->is_quantized && w->type != GL_TYPE_F32 &&
                        wt->vec_dot_type == w->type && wt->to_float && vt->to_float;
 
+    const gl_gemm_fn gemm = !f16 && !widen && m >= MM_GEMM_MIN_M && m <= INT_MAX &&
+                            w->n_in <= INT_MAX ? gl_quant_gemm(w->type) : NULL;
+
     if (wt->vec_dot_type == GL_TYPE_F32) {
         /* F32 weights, small batch: the activations are already in the
          * vec_dot_type; no copy. */
@@ -475,6 +665,13 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
                            &sz))
                 return -1;
             off = wb_off + sz;
+        } else if (gemm) {
+            j.gemm = gemm;
+            j.panel_bytes = align64(gl_gemm_panel_bytes((int)w->n_in, MM_GEMM_ROWS));
+            wb_off = off;
+            if (!gl_mul_ok((uint64_t)nth, j.panel_bytes, &sz))
+                return -1;
+            off = wb_off + sz;
         }
         char *buf = gl_scratch_get(s, off);
         if (!buf)
@@ -484,6 +681,8 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
         if (widen || f16) {
             j.xr = (float *)(buf + xr_off);
             j.wbuf = (float *)(buf + wb_off);
+        } else if (j.gemm) {
+            j.panels = buf + wb_off;
         }
         int64_t chunk = (m + 4 * nth - 1) / (4 * nth);
         gl_pool_for(pool, m, chunk, mm_convert_rows, &j);
@@ -495,11 +694,139 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
         gl_pool_run(pool, mm_f16, &j);
     } else if (widen) {
         gl_pool_run(pool, mm_blas_widen, &j);
+    } else if (j.gemm) {
+        gl_pool_run(pool, mm_gemm, &j);
     } else {
         j.n_wb = (w->n_out + MM_WROWS - 1) / MM_WROWS;
         j.n_xb = (m + MM_XROWS - 1) / MM_XROWS;
         gl_pool_run(pool, mm_tiles, &j);
     }
+    gl_scratch_free(&local);
+    return 0;
+}
+
+/* Several products of one input (q, k, v; gate, up): the activations are
+ * converted once and all the products run as one pool job, so a decoded
+ * token waits at one barrier instead of three. Tasks of the vec_dot kernel
+ * are MM_WROWS weight rows x the whole (small) batch; tasks of the batched
+ * kernel are MM_GEMM_ROWS rows x the whole batch. Outputs are those of
+ * separate ops_matmul calls, bit for bit. */
+#define MM_MULTI_MAX 4
+
+struct mm_multi_job {
+    int n;
+    struct {
+        const struct gl_weight *w;
+        gl_vec_dot_fn vec_dot;
+        gl_gemm_fn gemm;
+        float *y;
+        int64_t rows;                   /* weight rows per task */
+        int64_t end;                    /* tasks of parts 0..k */
+    } part[MM_MULTI_MAX];
+    const char *xq;
+    size_t xq_row;
+    int64_t m;
+    char *panels;
+    size_t panel_bytes;
+    atomic_int_fast64_t next;
+};
+
+static void mm_multi_worker(void *arg, int ith, int nth)
+{
+    struct mm_multi_job *j = arg;
+    void *panel = j->panels ? j->panels + (size_t)ith * j->panel_bytes : NULL;
+    const int64_t total = j->part[j->n - 1].end;
+    (void)nth;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= total)
+            break;
+        int k = 0;
+        while (t >= j->part[k].end)
+            k++;
+        const struct gl_weight *w = j->part[k].w;
+        const int64_t r0 = (t - (k ? j->part[k - 1].end : 0)) * j->part[k].rows;
+        const int64_t r1 = r0 + j->part[k].rows < w->n_out ? r0 + j->part[k].rows : w->n_out;
+        float *y = j->part[k].y;
+        if (j->part[k].gemm) {
+            j->part[k].gemm((int)w->n_in, (int)(r1 - r0), (int)j->m, y + r0, (size_t)w->n_out,
+                            (const char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, j->xq,
+                            j->xq_row, panel);
+            continue;
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const char *wrow = (const char *)w->data + (size_t)r * w->row_bytes;
+            for (int64_t i = 0; i < j->m; i++)
+                j->part[k].vec_dot((int)w->n_in, &y[i * w->n_out + r], wrow, j->xq + (size_t)i * j->xq_row);
+        }
+    }
+}
+
+int ops_matmul_n(gl_pool *pool, struct gl_scratch *scratch, int n, float *const *y, const float *x,
+                 int64_t m, const struct gl_weight *const *w)
+{
+    if (n <= 0 || m <= 0)
+        return 0;
+    /* Shared conversion: quantized weights of one vec_dot_type and width,
+     * in the range of the tiled or batched kernels (not sgemm, not F16). */
+    bool shared = n <= MM_MULTI_MAX && m <= INT_MAX && w[0]->n_in <= INT_MAX;
+    const struct gl_type_traits *wt0 = gl_type_traits(w[0]->type);
+    for (int k = 0; shared && k < n; k++) {
+        const struct gl_type_traits *t = gl_type_traits(w[k]->type);
+        shared = t && t->is_quantized && t->vec_dot && t->vec_dot_type == wt0->vec_dot_type &&
+                 w[k]->n_in == w[0]->n_in && w[k]->n_out > 0 &&
+                 (m < MM_XROWS || (m >= MM_GEMM_MIN_M && gl_quant_gemm(w[k]->type)));
+    }
+    if (!shared) {
+        for (int k = 0; k < n; k++)
+            if (ops_matmul(pool, scratch, y[k], x, m, w[k]))
+                return -1;
+        return 0;
+    }
+
+    const int nth = gl_pool_size(pool);
+    const int64_t n_in = w[0]->n_in;
+    struct mm_multi_job j = { .n = n, .m = m };
+    atomic_init(&j.next, 0);
+    int64_t end = 0;
+    bool any_gemm = false;
+    for (int k = 0; k < n; k++) {
+        const struct gl_type_traits *t = gl_type_traits(w[k]->type);
+        j.part[k].w = w[k];
+        j.part[k].vec_dot = t->vec_dot;
+        j.part[k].gemm = m >= MM_GEMM_MIN_M ? gl_quant_gemm(w[k]->type) : NULL;
+        j.part[k].y = y[k];
+        j.part[k].rows = j.part[k].gemm ? MM_GEMM_ROWS : MM_WROWS;
+        end += (w[k]->n_out + j.part[k].rows - 1) / j.part[k].rows;
+        j.part[k].end = end;
+        any_gemm |= j.part[k].gemm != NULL;
+    }
+
+    const struct gl_type_traits *vt = gl_type_traits(wt0->vec_dot_type);
+    j.xq_row = gl_row_size(wt0->vec_dot_type, n_in);
+    uint64_t sz;
+    if (!gl_mul_ok((uint64_t)m, j.xq_row, &sz))
+        return -1;
+    size_t off = align64((size_t)sz);
+    if (any_gemm) {
+        j.panel_bytes = align64(gl_gemm_panel_bytes((int)n_in, MM_GEMM_ROWS));
+        if (!gl_mul_ok((uint64_t)nth, j.panel_bytes, &sz))
+            return -1;
+        off += (size_t)sz;
+    }
+    struct gl_scratch local = { 0 };
+    struct gl_scratch *s = scratch ? scratch : &local;
+    char *buf = gl_scratch_get(s, off);
+    if (!buf)
+        return -1;
+    if (any_gemm)
+        j.panels = buf + align64((size_t)m * j.xq_row);
+
+    /* the conversion, as ops_matmul does it */
+    struct mm_job cj = { .w = w[0], .wt = wt0, .vt = vt, .x = x, .m = m, .xq_buf = buf, .xq_row = j.xq_row };
+    gl_pool_for(pool, m, (m + 4 * nth - 1) / (4 * nth), mm_convert_rows, &cj);
+    j.xq = buf;
+    gl_pool_run(pool, mm_multi_worker, &j);
     gl_scratch_free(&local);
     return 0;
 }
@@ -638,6 +965,12 @@ static inline float quick_gelu1(float x)
 void ops_silu(float *x, int64_t n)
 {
     int64_t i = 0;
+#if OPS_X86
+    if (use_avx512()) {
+        silu16(x, n & ~(int64_t)15);
+        i = n & ~(int64_t)15;
+    }
+#endif
     for (; i + 16 <= n; i += 16)
         for (int t = 0; t < 16; t++)
             x[i + t] = x[i + t] / (1.0f + expf_ggml(-x[i + t]));
@@ -736,12 +1069,30 @@ struct att_job {
  * a known trip count) so that the compiler vectorizes it at -O2. */
 static void axpy(float *restrict a, const float *restrict v, float p, int n)
 {
+#if OPS_X86
+    if (use_avx512()) {
+        axpy_v(a, v, p, n);
+        return;
+    }
+#endif
     int d = 0;
     for (; d + 16 <= n; d += 16)
         for (int k = 0; k < 16; k++)
             a[d + k] += p * v[d + k];
     for (; d < n; d++)
         a[d] += p * v[d];
+}
+
+/* One f16 cache row (hd values) widened to f32. */
+static void kv_row_f32(const struct att_job *j, const char *src, float *dst)
+{
+#if OPS_X86
+    if (use_avx512()) {
+        f16_row_v(dst, (const gl_fp16 *)src, j->hd);
+        return;
+    }
+#endif
+    j->kt->to_float(src, dst, j->hd);
 }
 
 /* One task with an F16 cache, in the reference's order of operations.
@@ -775,13 +1126,22 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         float *qf = qw + qi * hd;
         for (int d = 0; d < hd; d++)
             qf[d] = gl_round_fp16(qr[d]);
+    }
+    /* Scores, one widened key row at a time for every query that sees it. */
+    for (int64_t t = 0; t < j->pos0 + i1; t++) {
+        kv_row_f32(j, j->k + (size_t)t * j->kv_row + head_off, vrow);
+        int64_t first = t - j->pos0 - i0;
+        if (first < 0)
+            first = 0;
+        for (int64_t qi = first; qi < nq; qi++)
+            scores[qi * j->s_stride + t] =
+                (tiny_kq ? dot_f16_tiny(vrow, qw + qi * hd, hd) : dot_f16_vec(vrow, qw + qi * hd, hd)) *
+                j->scale;
+    }
+    for (int64_t qi = 0; qi < nq; qi++) {
         const int64_t nk = j->pos0 + i0 + qi + 1;
         const int64_t nb = (nk + 15) & ~(int64_t)15;
         float *s = scores + qi * j->s_stride;
-        for (int64_t t = 0; t < nk; t++) {
-            j->kt->to_float(j->k + (size_t)t * j->kv_row + head_off, vrow, hd);
-            s[t] = (tiny_kq ? dot_f16_tiny(vrow, qf, hd) : dot_f16_vec(vrow, qf, hd)) * j->scale;
-        }
         for (int64_t t = nk; t < nb; t++)
             s[t] = -INFINITY;
         softmax_row_ggml(s, nb, 1.0f);
@@ -794,7 +1154,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         /* one accumulator of 16 lanes per output: key t goes to lane t % 16 */
         memset(acc, 0, (size_t)nq * 16 * (size_t)hd * sizeof(float));
         for (int64_t t = 0; t < nk_max; t++) {
-            j->kt->to_float(j->v + (size_t)t * j->kv_row + head_off, vrow, hd);
+            kv_row_f32(j, j->v + (size_t)t * j->kv_row + head_off, vrow);
             int64_t first = t - j->pos0 - i0;
             if (first < 0)
                 first = 0;
@@ -823,7 +1183,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         float *o = j->out + (i0 + qi) * row + (int64_t)h * hd;
         memset(acc, 0, 64 * (size_t)hd * sizeof(float));
         for (int64_t t = 0; t < nk && t < np; t++) {
-            j->kt->to_float(j->v + (size_t)t * j->kv_row + head_off, vrow, hd);
+            kv_row_f32(j, j->v + (size_t)t * j->kv_row + head_off, vrow);
             axpy(acc + (t & 63) * hd, vrow, p[t], hd);
         }
         for (int d = 0; d < hd; d++) {

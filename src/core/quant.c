@@ -1257,9 +1257,12 @@ static pthread_once_t quant_once = PTHREAD_ONCE_INIT;
 static const char *kernel_set = "scalar";
 
 /* Point the traits at k's kernels, the scalar ones where k has none. */
+static gl_gemm_fn gemm_table[GL_TYPE_COUNT];
+
 static void install_kernels(const struct gl_quant_kernels *k)
 {
     for (int t = 0; t < GL_TYPE_COUNT; t++) {
+        gemm_table[t] = k ? k->gemm[t] : NULL;
         if (!traits[t].name)
             continue;
         traits[t].vec_dot = k && k->vec_dot[t] ? k->vec_dot[t] : scalar_kernels.vec_dot[t];
@@ -1268,8 +1271,9 @@ static void install_kernels(const struct gl_quant_kernels *k)
 }
 
 /* Switch to the named set; -1 when unknown or not runnable here. "avx512"
- * runs the AVX2 kernels until there are AVX-512 ones: the reference's
- * summation order is the same either way. */
+ * is the AVX2 dot products plus the AVX-512 VNNI batched products (prefill);
+ * on a CPU with AVX-512F but without VNNI it runs the AVX2 set and says so.
+ * The reference's summation order is the same either way. */
 static int select_kernels(const char *name)
 {
     if (strcmp(name, "scalar") == 0) {
@@ -1283,9 +1287,14 @@ static int select_kernels(const char *name)
             return -1;
         struct gl_quant_kernels k;
         memset(&k, 0, sizeof k);
-        gl_quant_x86_avx2(&k);
+        if (avx512 && gl_quant_x86_has_avx512vnni()) {
+            gl_quant_x86_avx512(&k);
+            kernel_set = "avx512";
+        } else {
+            gl_quant_x86_avx2(&k);
+            kernel_set = "avx2";
+        }
         install_kernels(&k);
-        kernel_set = "avx2";
         return 0;
     }
     return -1;
@@ -1306,7 +1315,7 @@ static void quant_init_once(void)
     const char *want = getenv("GLIMPSE_KERNELS");
     if (want && select_kernels(want) == 0)
         return;
-    if (select_kernels("avx2") != 0)
+    if (select_kernels("avx512") != 0 && select_kernels("avx2") != 0)
         select_kernels("scalar");
 }
 
@@ -1325,6 +1334,12 @@ int gl_quant_set_kernels(const char *name)
 {
     gl_quant_init();
     return name ? select_kernels(name) : -1;
+}
+
+gl_gemm_fn gl_quant_gemm(int type)
+{
+    gl_quant_init();
+    return type >= 0 && type < GL_TYPE_COUNT ? gemm_table[type] : NULL;
 }
 
 const struct gl_type_traits *gl_type_traits(int type)

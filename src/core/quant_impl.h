@@ -174,19 +174,38 @@ static inline float gl_hsum16(const float a[16])
     return gl_hsum8(h);
 }
 
+/* A batched product (ops.c's prefill path): nr weight rows of n values,
+ * row r at w + r * w_stride, against m activation rows in the format's
+ * vec_dot_type, row i at xq + i * x_stride:
+ *   y[i * ldy + r] = vec_dot(n, row r, activation row i), bit for bit.
+ * panel: scratch of gl_gemm_panel_bytes(n, nr) bytes, 64-byte aligned, where
+ * the weight rows are decoded once for all m activation rows. */
+typedef void (*gl_gemm_fn)(int n, int nr, int m, float *y, size_t ldy, const void *w,
+                           size_t w_stride, const void *xq, size_t x_stride, void *panel);
+size_t gl_gemm_panel_bytes(int n, int nr);
+/* The current kernel set's batched product for weights of this type, or
+ * NULL (then ops.c calls vec_dot per output). Used by ops.c. */
+gl_gemm_fn gl_quant_gemm(int type);
+
 /* Kernels a SIMD set may replace, indexed by enum gl_type; NULL entries keep
- * the scalar kernel. */
+ * the scalar kernel (and for gemm: no batched product). */
 struct gl_quant_kernels {
     gl_vec_dot_fn vec_dot[GL_TYPE_COUNT];
     gl_from_float_fn from_float[GL_TYPE_COUNT];
+    gl_gemm_fn gemm[GL_TYPE_COUNT];
 };
 
 /* quant_x86.c: true when this build has the AVX2+FMA+F16C kernels and the
  * CPU (and OS) can run them. */
 bool gl_quant_x86_has_avx2(void);
-/* true when the CPU has AVX-512F (there are no AVX-512 kernels yet). */
+/* true when the CPU has AVX-512F. */
 bool gl_quant_x86_has_avx512(void);
 /* Fill in the AVX2 kernels (call only when gl_quant_x86_has_avx2()). */
 void gl_quant_x86_avx2(struct gl_quant_kernels *k);
+/* true when the CPU runs AVX-512 F/BW/DQ/VL with VNNI (and the AVX2 set). */
+bool gl_quant_x86_has_avx512vnni(void);
+/* The AVX2 kernels plus the AVX-512 VNNI batched products (call only when
+ * gl_quant_x86_has_avx512vnni()). */
+void gl_quant_x86_avx512(struct gl_quant_kernels *k);
 
 #endif

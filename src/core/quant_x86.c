@@ -332,6 +332,34 @@ static inline void k45_min_lanes(const block_q8_K *y, const int *m, int32_t prod
     }
 }
 
+/* The eight 6-bit scales and mins of a q4_K/q5_K super-block (see
+ * k4_scale_min) as bytes: sc0..7 then m0..7, unpacked with word operations
+ * instead of a per-sub-block loop. */
+static inline AVX2 __m128i k4_scales_mins(const uint8_t *q)
+{
+    uint32_t a, b, c;
+    memcpy(&a, q, 4);
+    memcpy(&b, q + 4, 4);
+    memcpy(&c, q + 8, 4);
+    const uint32_t s03 = a & 0x3f3f3f3fu, m03 = b & 0x3f3f3f3fu;
+    const uint32_t s47 = (c & 0x0f0f0f0fu) | ((a >> 6) & 0x03030303u) << 4;
+    const uint32_t m47 = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 6) & 0x03030303u) << 4;
+    return _mm_set_epi32((int)m47, (int)m03, (int)s47, (int)s03);
+}
+
+/* shuffle_epi8 controls that broadcast 16-bit element e of each 128-bit half. */
+static inline AVX2 __m256i bcast16_ctl(int e)
+{
+    return _mm256_set1_epi16((short)((2 * e) | (2 * e + 1) << 8));
+}
+
+/* Controls that put element lo in the low half and hi in the high half. */
+static inline AVX2 __m256i bcast16_ctl2(int lo, int hi)
+{
+    return _mm256_set_m128i(_mm_set1_epi16((short)((2 * hi) | (2 * hi + 1) << 8)),
+                            _mm_set1_epi16((short)((2 * lo) | (2 * lo + 1) << 8)));
+}
+
 static AVX2 void q4_K_vec_dot(int n, float *restrict s, const void *restrict vx,
                               const void *restrict vy)
 {
@@ -341,13 +369,15 @@ static AVX2 void q4_K_vec_dot(int n, float *restrict s, const void *restrict vx,
     __m256 acc = _mm256_setzero_ps();
     __m128 am = _mm_setzero_ps();
     for (int b = 0; b < n / QK_K; b++) {
-        int sc[8], m[8];
-        for (int j = 0; j < 8; j++)
-            k4_scale_min(x[b].scales, j, &sc[j], &m[j]);
         const float d = y[b].d * h2f(x[b].d), dmin = -y[b].d * h2f(x[b].dmin);
-        int32_t prod[4];
-        k45_min_lanes(&y[b], m, prod);
-        am = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *)prod)), _mm_set1_ps(dmin), am);
+        const __m256i sm16 = _mm256_cvtepu8_epi16(k4_scales_mins(x[b].scales));
+        /* min term (quant.c's k45_min_lanes): bsums added in pairs in 16
+         * bits, then m[2k]*s[2k] + m[2k+1]*s[2k+1] */
+        const __m128i q8s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[b].bsums),
+                                           _mm_loadu_si128((const __m128i *)(y[b].bsums + 8)));
+        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), q8s);
+        am = _mm_fmadd_ps(_mm_cvtepi32_ps(prod), _mm_set1_ps(dmin), am);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm16));
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * j));
@@ -355,9 +385,10 @@ static AVX2 void q4_K_vec_dot(int n, float *restrict s, const void *restrict vx,
             const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[b].qs + 64 * j + 32));
             const __m256i lo = _mm256_and_si256(bits, m4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            sumi = _mm256_add_epi32(sumi, scaled_pairs(_mm256_maddubs_epi16(lo, y0), sc[2 * j], sc[2 * j]));
-            sumi = _mm256_add_epi32(sumi,
-                                    scaled_pairs(_mm256_maddubs_epi16(hi, y1), sc[2 * j + 1], sc[2 * j + 1]));
+            const __m256i s0 = _mm256_shuffle_epi8(sc, bcast16_ctl(2 * j));
+            const __m256i s1 = _mm256_shuffle_epi8(sc, bcast16_ctl(2 * j + 1));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), s0));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1));
         }
         acc = scale_lanes(acc, sumi, d);
     }
@@ -411,9 +442,12 @@ static AVX2 void q6_K_vec_dot(int n, float *restrict s, const void *restrict vx,
     const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < n / QK_K; b++) {
-        const int8_t *sc = x[b].scales;
+        /* the 16 signed scales as 16-bit values, scales 0-7 and 8-15 each
+         * in both halves */
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 2; j++) {
+            const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(j ? _mm_srli_si128(sc8, 8) : sc8));
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j));
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j + 32));
             const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * j));
@@ -431,7 +465,7 @@ static AVX2 void q6_K_vec_dot(int n, float *restrict s, const void *restrict vx,
                 const __m256i v = _mm256_or_si256(u[k], h);
                 const __m256i p =
                     _mm256_sub_epi16(_mm256_maddubs_epi16(v, qy), _mm256_maddubs_epi16(m32, qy));
-                sumi = _mm256_add_epi32(sumi, scaled_pairs(p, sc[2 * c], sc[2 * c + 1]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc, bcast16_ctl2(2 * k, 2 * k + 1))));
             }
         }
         acc = scale_lanes(acc, sumi, y[b].d * h2f(x[b].d));
@@ -543,6 +577,456 @@ static AVX2 void f16_from_float(const float *restrict x, void *restrict vy, int6
         y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+/* ------------------------------------------------------------------ batched K-quant products */
+
+/* The batched products of q4_K and q6_K weights with many q8_K activation
+ * rows (prefill), on AVX-512BW + VNNI. Every output is bit for bit the
+ * format's vec_dot above: per super-block the same exact integer lanes (lane
+ * l holds sub-block sums of the products of values 4l..4l+3, times their
+ * scales), then the same fused multiply-adds and the same final folds. What
+ * changes is only how the integers are formed and how often the weights are
+ * decoded:
+ *   - a panel of weight rows is decoded once into `struct kblk` (values as
+ *     bytes in natural order, scales widened to 16 bits per value pair,
+ *     float scales) and reused for every activation row;
+ *   - a 512-bit register covers 64 values (chunks 2k and 2k+1): vpmaddubsw
+ *     forms the pair sums, vpdpwssd multiplies them by their scales and adds
+ *     them to 16 int32 lanes; lanes 0-7 (even chunks) plus lanes 8-15 (odd
+ *     chunks) are exactly the eight lanes of the AVX2 kernel. q6_K's signed
+ *     weights go in as (y + 128) * w, less 128 * w (weight-only, summed at
+ *     decode time). Integer sums are exact in any order, so only where the
+ *     floats round matters, and that is unchanged. */
+
+struct kblk {
+    uint8_t q[QK_K];            /* q4_K: unsigned values; q6_K: signed values */
+    int16_t s[4][32];           /* s[k][t]: scale of values 64k+2t, 64k+2t+1 */
+    int32_t cw[16];             /* q6_K: lanes of 128 * the values, scaled (see krow) */
+    int16_t mins[8];            /* q4_K: the sub-block mins */
+    float d, dmin;              /* the super-block scales as floats */
+    uint8_t pad[40];
+};
+_Static_assert(sizeof(struct kblk) == 640, "kblk size");
+
+/* Per activation tile: for each quad of activation rows and super-block,
+ * what krow4 needs of them, gathered once. */
+struct kact {
+    __m512i q8s4;               /* 128-bit lane i: the pair sums of bsums of row i */
+    __m512 nyd4;                /* lanes 4i..4i+3: -d of row i */
+    __m512 yd2[2];              /* rows 0,1 and 2,3: d of each row in 8 lanes */
+};
+
+#define KGEMM_MT 16                 /* activation rows per tile */
+
+size_t gl_gemm_panel_bytes(int n, int nr)
+{
+    return (size_t)(n / QK_K) * ((size_t)nr * sizeof(struct kblk) + KGEMM_MT / 4 * sizeof(struct kact));
+}
+
+#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+bool gl_quant_x86_has_avx512vnni(void)
+{
+    __builtin_cpu_init();
+    return gl_quant_x86_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+
+/* 32 16-bit values: lo in elements 0-15, hi in 16-31. */
+static inline AVX512 __m512i halves16(int lo, int hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)lo)),
+                              _mm256_set1_epi16((short)hi), 1);
+}
+
+static AVX512 void unpack_q4_K(struct kblk *p, const block_q4_K *x, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int b = 0; b < nb; b++, p++) {
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * j));
+            _mm256_store_si256((__m256i *)(p->q + 64 * j), _mm256_and_si256(bits, m4));
+            _mm256_store_si256((__m256i *)(p->q + 64 * j + 32),
+                               _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+        }
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, k4_scales_mins(x[b].scales));
+        for (int k = 0; k < 4; k++)
+            _mm512_store_si512(p->s[k], halves16(sm[2 * k], sm[2 * k + 1]));
+        for (int k = 0; k < 8; k++)
+            p->mins[k] = sm[8 + k];
+        p->d = h2f(x[b].d);
+        p->dmin = h2f(x[b].dmin);
+    }
+}
+
+static AVX512 void unpack_q6_K(struct kblk *p, const block_q6_K *x, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+    for (int b = 0; b < nb; b++, p++) {
+        for (int j = 0; j < 2; j++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * j));
+            __m256i u[4];
+            u[0] = _mm256_and_si256(l0, m4);
+            u[1] = _mm256_and_si256(l1, m4);
+            u[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+            u[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+            for (int k = 0; k < 4; k++) {
+                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4);
+                _mm256_store_si256((__m256i *)(p->q + 32 * (4 * j + k)),
+                                   _mm256_sub_epi8(_mm256_or_si256(u[k], h), _mm256_set1_epi8(32)));
+            }
+        }
+        /* values 64k+2t, 64k+2t+1 lie in sub-block 4k + t/8 */
+        const __m512i sc = _mm512_cvtepi8_epi16(_mm256_castsi128_si256(
+            _mm_loadu_si128((const __m128i *)x[b].scales)));
+        for (int k = 0; k < 4; k++) {
+            const __m512i idx = _mm512_set_epi16(
+                4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3,
+                4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1,
+                4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k);
+            _mm512_store_si512(p->s[k], _mm512_permutexvar_epi16(idx, sc));
+        }
+        /* krow feeds the activations in as unsigned bytes y + 128, so its
+         * pair sums carry 128 * (w[2t] + w[2t+1]) too: their scaled lanes,
+         * to subtract once per super-block */
+        __m512i cw = _mm512_setzero_si512();
+        for (int k = 0; k < 4; k++)
+            cw = _mm512_dpwssd_epi32(cw, _mm512_maddubs_epi16(_mm512_set1_epi8((char)0x80),
+                                                              _mm512_load_si512(p->q + 64 * k)),
+                                     _mm512_load_si512(p->s[k]));
+        _mm512_store_si512(p->cw, cw);
+        memset(p->mins, 0, sizeof p->mins);
+        p->d = h2f(x[b].d);
+        p->dmin = 0.0f;
+    }
+}
+
+static inline AVX512 float fold_am(__m128 am)
+{
+    am = _mm_add_ps(am, _mm_movehl_ps(am, am));
+    am = _mm_add_ss(am, _mm_movehdup_ps(am));
+    return _mm_cvtss_f32(am);
+}
+
+/* The running sums of one output: the AVX2 kernel's accumulators. */
+struct kacc {
+    __m256 acc;
+    __m128 am;
+};
+
+/* One decoded row against A activation rows yb[0..A-1], super-blocks
+ * [b0, b1), carrying on the sums st[0], st[sst], ... in block order. The
+ * row's values and scales stay in registers while the activation rows pass
+ * (per output: four vpmaddubsw + four vpdpwssd per super-block). */
+static inline __attribute__((always_inline)) AVX512 void krow(
+    int A, bool q6, const struct kblk *p, int b0, int b1, const block_q8_K *const *yb,
+    struct kacc *st, int sst)
+{
+    __m256 acc[4];
+    __m128 am[4];
+    for (int i = 0; i < A; i++) {
+        acc[i] = st[i * sst].acc;
+        am[i] = st[i * sst].am;
+    }
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int b = b0; b < b1; b++) {
+        __m512i w[4], sc[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            w[k] = _mm512_load_si512(p[b].q + 64 * k);
+            sc[k] = _mm512_load_si512(p[b].s[k]);
+        }
+        const __m512i cw = q6 ? _mm512_load_si512(p[b].cw) : _mm512_setzero_si512();
+        const __m128i mins = _mm_load_si128((const __m128i *)p[b].mins);
+        const float pd = p[b].d, pdmin = p[b].dmin;
+#pragma GCC unroll 4
+        for (int i = 0; i < A; i++) {
+            const block_q8_K *y = yb[i] + b;
+            __m512i s2[2] = { _mm512_setzero_si512(), _mm512_setzero_si512() };
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m512i ak = _mm512_loadu_si512(y->qs + 64 * k);
+                /* q4_K: unsigned weights x signed activations; q6_K: the
+                 * activations + 128 (unsigned) x signed weights, pair sums
+                 * exact in 16 bits either way (|sum| <= 2 * 255 * 32) */
+                const __m512i pr = q6 ? _mm512_maddubs_epi16(_mm512_xor_si512(ak, bias), w[k])
+                                      : _mm512_maddubs_epi16(w[k], ak);
+                s2[k & 1] = _mm512_dpwssd_epi32(s2[k & 1], pr, sc[k]);
+            }
+            __m512i t = _mm512_add_epi32(s2[0], s2[1]);
+            if (q6)
+                t = _mm512_sub_epi32(t, cw);
+            const __m256i l8 = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+            const float yd = y->d;
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(l8), _mm256_set1_ps(yd * pd), acc[i]);
+            if (!q6) {
+                const __m128i q8s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y->bsums),
+                                                   _mm_loadu_si128((const __m128i *)(y->bsums + 8)));
+                const __m128i prod = _mm_madd_epi16(mins, q8s);
+                am[i] = _mm_fmadd_ps(_mm_cvtepi32_ps(prod), _mm_set1_ps(-yd * pdmin), am[i]);
+            }
+        }
+    }
+    for (int i = 0; i < A; i++) {
+        st[i * sst].acc = acc[i];
+        st[i * sst].am = am[i];
+    }
+}
+
+/* krow for four activation rows, their sums packed two (acc) and four (am)
+ * to a register so that the per-output float steps run 16 lanes at a time:
+ * the same operations per lane as krow. */
+static inline __attribute__((always_inline)) AVX512 void krow4(
+    bool q6, const struct kblk *p, int b0, int b1, const block_q8_K *const *yb,
+    const struct kact *ka, struct kacc *st, int sst)
+{
+    __m512 acc01 = _mm512_insertf32x8(_mm512_castps256_ps512(st[0].acc), st[sst].acc, 1);
+    __m512 acc23 = _mm512_insertf32x8(_mm512_castps256_ps512(st[2 * sst].acc), st[3 * sst].acc, 1);
+    __m512 am4 = _mm512_castps128_ps512(st[0].am);
+    am4 = _mm512_insertf32x4(am4, st[sst].am, 1);
+    am4 = _mm512_insertf32x4(am4, st[2 * sst].am, 2);
+    am4 = _mm512_insertf32x4(am4, st[3 * sst].am, 3);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int b = b0; b < b1; b++) {
+        __m512i w[4], sc[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            w[k] = _mm512_load_si512(p[b].q + 64 * k);
+            sc[k] = _mm512_load_si512(p[b].s[k]);
+        }
+        const __m512i cw = q6 ? _mm512_load_si512(p[b].cw) : _mm512_setzero_si512();
+        __m512i t[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const block_q8_K *y = yb[i] + b;
+            __m512i s2[2] = { _mm512_setzero_si512(), _mm512_setzero_si512() };
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m512i ak = _mm512_loadu_si512(y->qs + 64 * k);
+                const __m512i pr = q6 ? _mm512_maddubs_epi16(_mm512_xor_si512(ak, bias), w[k])
+                                      : _mm512_maddubs_epi16(w[k], ak);
+                s2[k & 1] = _mm512_dpwssd_epi32(s2[k & 1], pr, sc[k]);
+            }
+            t[i] = _mm512_add_epi32(s2[0], s2[1]);
+            if (q6)
+                t[i] = _mm512_sub_epi32(t[i], cw);
+        }
+        /* [lanes 0-7 + 8-15 of row 0 | the same of row 1] */
+        const __m512i f01 = _mm512_add_epi32(_mm512_shuffle_i64x2(t[0], t[1], 0x44),
+                                             _mm512_shuffle_i64x2(t[0], t[1], 0xee));
+        const __m512i f23 = _mm512_add_epi32(_mm512_shuffle_i64x2(t[2], t[3], 0x44),
+                                             _mm512_shuffle_i64x2(t[2], t[3], 0xee));
+        const __m512 pd = _mm512_set1_ps(p[b].d);
+        acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(f01), _mm512_mul_ps(ka[b].yd2[0], pd), acc01);
+        acc23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(f23), _mm512_mul_ps(ka[b].yd2[1], pd), acc23);
+        if (!q6) {
+            const __m512i mins = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)p[b].mins));
+            const __m512i prod = _mm512_madd_epi16(mins, ka[b].q8s4);
+            am4 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(prod),
+                                  _mm512_mul_ps(ka[b].nyd4, _mm512_set1_ps(p[b].dmin)), am4);
+        }
+    }
+    st[0].acc = _mm512_castps512_ps256(acc01);
+    st[sst].acc = _mm512_extractf32x8_ps(acc01, 1);
+    st[2 * sst].acc = _mm512_castps512_ps256(acc23);
+    st[3 * sst].acc = _mm512_extractf32x8_ps(acc23, 1);
+    st[0].am = _mm512_castps512_ps128(am4);
+    st[sst].am = _mm512_extractf32x4_ps(am4, 1);
+    st[2 * sst].am = _mm512_extractf32x4_ps(am4, 2);
+    st[3 * sst].am = _mm512_extractf32x4_ps(am4, 3);
+}
+
+/* Blocking: a tile of KGEMM_MT activation rows x KGEMM_KB super-blocks
+ * (37 KB) stays in L1/L2 while every row of the panel passes over it; each
+ * output's sums still run through its super-blocks in order. (Sizes tuned
+ * on Zen 4: 16 x 8 beat 16 x 2, 16 x 4 and 32 x 8.) */
+#define KGEMM_KB 8
+#define KGEMM_NR 16                 /* rows per call at most (ops.c's MM_GEMM_ROWS) */
+
+static inline __attribute__((always_inline)) AVX512 void kgemm(
+    bool q6, int n, int nr, int m, float *y, size_t ldy, const void *w, size_t w_stride,
+    const void *xq, size_t x_stride, void *panel)
+{
+    const int nb = n / QK_K;
+    struct kblk *p = panel;
+    for (int r = 0; r < nr; r++) {
+        const void *row = (const char *)w + (size_t)r * w_stride;
+        if (q6)
+            unpack_q6_K(p + (size_t)r * (size_t)nb, row, nb);
+        else
+            unpack_q4_K(p + (size_t)r * (size_t)nb, row, nb);
+    }
+    struct kact *ka = (struct kact *)(p + (size_t)nr * (size_t)nb);  /* [KGEMM_MT/4][nb] */
+    struct kacc st[KGEMM_MT][KGEMM_NR];
+    for (int r0 = 0; r0 < nr; r0 += KGEMM_NR) {
+        const int R = nr - r0 < KGEMM_NR ? nr - r0 : KGEMM_NR;
+        for (int i0 = 0; i0 < m; i0 += KGEMM_MT) {
+            const int mt = m - i0 < KGEMM_MT ? m - i0 : KGEMM_MT;
+            const block_q8_K *yb[KGEMM_MT];
+            for (int i = 0; i < mt; i++) {
+                yb[i] = (const void *)((const char *)xq + (size_t)(i0 + i) * x_stride);
+                for (int r = 0; r < R; r++) {
+                    st[i][r].acc = _mm256_setzero_ps();
+                    st[i][r].am = _mm_setzero_ps();
+                }
+            }
+            for (int q = 0; q < mt / 4; q++)
+                for (int b = 0; b < nb; b++) {
+                    struct kact *k = ka + (size_t)q * (size_t)nb + b;
+                    float d[4];
+                    for (int i = 0; i < 4; i++) {
+                        const block_q8_K *yi = yb[4 * q + i] + b;
+                        d[i] = yi->d;
+                        const __m128i q8s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)yi->bsums),
+                                                           _mm_loadu_si128((const __m128i *)(yi->bsums + 8)));
+                        _mm_storeu_si128((__m128i *)&k->q8s4 + i, q8s);
+                    }
+                    k->nyd4 = _mm512_set_ps(-d[3], -d[3], -d[3], -d[3], -d[2], -d[2], -d[2], -d[2],
+                                            -d[1], -d[1], -d[1], -d[1], -d[0], -d[0], -d[0], -d[0]);
+                    k->yd2[0] = _mm512_insertf32x8(_mm512_set1_ps(d[0]), _mm256_set1_ps(d[1]), 1);
+                    k->yd2[1] = _mm512_insertf32x8(_mm512_set1_ps(d[2]), _mm256_set1_ps(d[3]), 1);
+                }
+            for (int b0 = 0; b0 < nb; b0 += KGEMM_KB) {
+                const int b1 = nb - b0 < KGEMM_KB ? nb : b0 + KGEMM_KB;
+                for (int r = 0; r < R; r++) {
+                    const struct kblk *pr = p + (size_t)(r0 + r) * (size_t)nb;
+                    int i = 0;
+                    for (; i + 4 <= mt; i += 4)
+                        krow4(q6, pr, b0, b1, yb + i, ka + (size_t)(i / 4) * (size_t)nb, &st[i][r],
+                              KGEMM_NR);
+                    for (; i < mt; i++)
+                        krow(1, q6, pr, b0, b1, yb + i, &st[i][r], KGEMM_NR);
+                }
+            }
+            for (int i = 0; i < mt; i++) {
+                float *yi = y + (size_t)(i0 + i) * ldy + r0;
+                for (int r = 0; r < R; r++)
+                    yi[r] = q6 ? hsum8(st[i][r].acc) : hsum8(st[i][r].acc) + fold_am(st[i][r].am);
+            }
+        }
+    }
+}
+
+static AVX512 void q4_K_gemm(int n, int nr, int m, float *y, size_t ldy, const void *w,
+                             size_t w_stride, const void *xq, size_t x_stride, void *panel)
+{
+    kgemm(false, n, nr, m, y, ldy, w, w_stride, xq, x_stride, panel);
+}
+
+static AVX512 void q6_K_gemm(int n, int nr, int m, float *y, size_t ldy, const void *w,
+                             size_t w_stride, const void *xq, size_t x_stride, void *panel)
+{
+    kgemm(true, n, nr, m, y, ldy, w, w_stride, xq, x_stride, panel);
+}
+
+/* q4_K with 512-bit registers: a register of weight bytes holds two groups
+ * of 32, so its low nibbles are chunks 2j and 2j+2 and its high nibbles
+ * 2j+1 and 2j+3; the activations are regrouped to match (vshufi64x2) and
+ * each half gets its chunk's scale (vpermw). Lanes 0-7 and 8-15 of the
+ * 16-lane sum are chunk lanes of even and odd groups: folded, the same eight
+ * integers as above; vpdpwssd does the scale multiply and the lane add in
+ * one. (19% more bytes per second than the AVX2 kernel on the test machine, from
+ * cache or from memory.) */
+static AVX512 void q4_K_vec_dot_512(int n, float *restrict s, const void *restrict vx,
+                                    const void *restrict vy)
+{
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* 16-bit element t of the scale vector for chunks (a, b): sc[a] for
+     * t < 16, sc[b] above */
+    const __m512i i02 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    const __m512i i13 = _mm512_inserti64x4(_mm512_set1_epi16(1), _mm256_set1_epi16(3), 1);
+    const __m512i i46 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    const __m512i i57 = _mm512_inserti64x4(_mm512_set1_epi16(5), _mm256_set1_epi16(7), 1);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 am = _mm_setzero_ps();
+    for (int b = 0; b < n / QK_K; b++) {
+        const float d = y[b].d * h2f(x[b].d), dmin = -y[b].d * h2f(x[b].dmin);
+        const __m256i sm16 = _mm256_cvtepu8_epi16(k4_scales_mins(x[b].scales));
+        const __m128i q8s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[b].bsums),
+                                           _mm_loadu_si128((const __m128i *)(y[b].bsums + 8)));
+        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), q8s);
+        am = _mm_fmadd_ps(_mm_cvtepi32_ps(prod), _mm_set1_ps(dmin), am);
+        const __m512i sc = _mm512_castsi256_si512(sm16);    /* elements 0-7: the scales */
+        const __m512i q0 = _mm512_loadu_si512(x[b].qs), q1 = _mm512_loadu_si512(x[b].qs + 64);
+        const __m512i y0 = _mm512_loadu_si512(y[b].qs), y1 = _mm512_loadu_si512(y[b].qs + 64);
+        const __m512i y2 = _mm512_loadu_si512(y[b].qs + 128), y3 = _mm512_loadu_si512(y[b].qs + 192);
+        __m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+                                         _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), _mm512_shuffle_i64x2(y0, y1, 0x44)),
+                                         _mm512_permutexvar_epi16(i02, sc));
+        __m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+                                         _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
+                                                              _mm512_shuffle_i64x2(y0, y1, 0xee)),
+                                         _mm512_permutexvar_epi16(i13, sc));
+        s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), _mm512_shuffle_i64x2(y2, y3, 0x44)),
+                                 _mm512_permutexvar_epi16(i46, sc));
+        s1 = _mm512_dpwssd_epi32(s1,
+                                 _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4),
+                                                      _mm512_shuffle_i64x2(y2, y3, 0xee)),
+                                 _mm512_permutexvar_epi16(i57, sc));
+        const __m512i t = _mm512_add_epi32(s0, s1);
+        acc = scale_lanes(acc, _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1)), d);
+    }
+    am = _mm_add_ps(am, _mm_movehl_ps(am, am));
+    am = _mm_add_ss(am, _mm_movehdup_ps(am));
+    *s = hsum8(acc) + _mm_cvtss_f32(am);
+}
+
+/* q6_K with VNNI: vpdpwssd does the AVX2 kernel's scale multiply
+ * (vpmaddwd) and lane add (vpaddd) in one instruction, on the same integers. */
+static AVX512 void q6_K_vec_dot_vnni(int n, float *restrict s, const void *restrict vx,
+                                     const void *restrict vy)
+{
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < n / QK_K; b++) {
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int j = 0; j < 2; j++) {
+            const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(j ? _mm_srli_si128(sc8, 8) : sc8));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * j));
+            __m256i u[4];
+            u[0] = _mm256_and_si256(l0, m4);
+            u[1] = _mm256_and_si256(l1, m4);
+            u[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+            u[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+            for (int k = 0; k < 4; k++) {
+                const int c = 4 * j + k;
+                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4);
+                const __m256i qy = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * c));
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(_mm256_or_si256(u[k], h), qy),
+                                                   _mm256_maddubs_epi16(m32, qy));
+                const __m256i scl = _mm256_shuffle_epi8(sc, bcast16_ctl2(2 * k, 2 * k + 1));
+                if (k & 1)
+                    s1 = _mm256_dpwssd_epi32(s1, p, scl);
+                else
+                    s0 = _mm256_dpwssd_epi32(s0, p, scl);
+            }
+        }
+        acc = scale_lanes(acc, _mm256_add_epi32(s0, s1), y[b].d * h2f(x[b].d));
+    }
+    *s = hsum8(acc);
+}
+
+void gl_quant_x86_avx512(struct gl_quant_kernels *k)
+{
+    gl_quant_x86_avx2(k);
+    k->vec_dot[GL_TYPE_Q4_K] = q4_K_vec_dot_512;
+    k->vec_dot[GL_TYPE_Q6_K] = q6_K_vec_dot_vnni;
+    k->gemm[GL_TYPE_Q4_K] = q4_K_gemm;
+    k->gemm[GL_TYPE_Q6_K] = q6_K_gemm;
+}
+
 /* ------------------------------------------------------------------ the set */
 
 void gl_quant_x86_avx2(struct gl_quant_kernels *k)
@@ -579,6 +1063,23 @@ bool gl_quant_x86_has_avx512(void)
 void gl_quant_x86_avx2(struct gl_quant_kernels *k)
 {
     (void)k;
+}
+
+bool gl_quant_x86_has_avx512vnni(void)
+{
+    return false;
+}
+
+void gl_quant_x86_avx512(struct gl_quant_kernels *k)
+{
+    (void)k;
+}
+
+size_t gl_gemm_panel_bytes(int n, int nr)
+{
+    (void)n;
+    (void)nr;
+    return 0;
 }
 
 #endif

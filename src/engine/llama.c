@@ -455,10 +455,12 @@ static int forward_chunk(llama_state *s, gl_pool *pool, const int32_t *tokens, c
 
         /* attention */
         ops_rmsnorm(s->h, s->x, L->attn_norm, n, E, hp->rms_eps);
-        if (ops_matmul(pool, &s->scratch, s->q, s->h, n, &L->wq) ||
-            ops_matmul(pool, &s->scratch, s->k, s->h, n, &L->wk) ||
-            ops_matmul(pool, &s->scratch, s->v, s->h, n, &L->wv))
-            goto oom;
+        {
+            float *const ys[3] = { s->q, s->k, s->v };
+            const struct gl_weight *const ws[3] = { &L->wq, &L->wk, &L->wv };
+            if (ops_matmul_n(pool, &s->scratch, 3, ys, s->h, n, ws))
+                goto oom;
+        }
         ops_rope(s->q, n, hp->n_head, hp->head_dim, s->rope_pos, hp->rope_base);
         ops_rope(s->k, n, hp->n_head_kv, hp->head_dim, s->rope_pos, hp->rope_base);
         kv_store(s, il, pos0, n);
@@ -473,9 +475,12 @@ static int forward_chunk(llama_state *s, gl_pool *pool, const int32_t *tokens, c
 
         /* feed-forward */
         ops_rmsnorm(s->h, s->x, L->ffn_norm, n, E, hp->rms_eps);
-        if (ops_matmul(pool, &s->scratch, s->g, s->h, n, &L->w_gate) ||
-            ops_matmul(pool, &s->scratch, s->u, s->h, n, &L->w_up))
-            goto oom;
+        {
+            float *const ys[2] = { s->g, s->u };
+            const struct gl_weight *const ws[2] = { &L->w_gate, &L->w_up };
+            if (ops_matmul_n(pool, &s->scratch, 2, ys, s->h, n, ws))
+                goto oom;
+        }
         ops_silu(s->g, (int64_t)n * F);
         ops_mul(s->g, s->g, s->u, (int64_t)n * F);
         if (ops_matmul(pool, &s->scratch, s->h, s->g, n, &L->w_down))

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sigpipe.h"
 #include "replay.h"
 #include "sigbus.h"
 #include "glimpse/chat.h"
@@ -23,76 +24,26 @@
 #include "glimpse/gguf.h"
 #include "glimpse/image.h"
 #include "glimpse/pool.h"
+#include "glimpse/session.h"
 #include "glimpse/quant.h"
 #include "glimpse/worker.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ signals */
 
-/* The handler only writes a byte to a pipe; the poll loop does the rest. */
-static int sig_pipe[2] = {-1, -1};
-static volatile sig_atomic_t sig_seen;
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    sig_seen = sig;
-    if (sig_pipe[1] >= 0) {
-        char c = (char)sig;
-        ssize_t r = write(sig_pipe[1], &c, 1);
-        (void)r;
-    }
-    errno = saved;
-}
-
+/* The poll loop reads them from the self-pipe (sigpipe.h). */
 static int signals_install(void)
 {
-    if (pipe(sig_pipe) != 0)
-        return -1;
-    for (int i = 0; i < 2; i++) {
-        fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) | O_NONBLOCK);
-        fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
-    }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    return sigpipe_install(sigs, sizeof sigs / sizeof *sigs);
 }
 
 /* ------------------------------------------------------------ output helpers */
 
+/* Dumps are written like sessions: temp file, fsync, rename. */
 static bool write_file_atomic(const char *path, const void *data, size_t n, char **err)
 {
-    char *tmp = gl_strfmt("%s.tmp.%ld", path, (long)getpid());
-    if (!tmp)
-        return gl_err(err, "out of memory"), false;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0;
-    const char *p = data;
-    while (ok && n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        ok = w > 0;
-        if (ok) {
-            p += w;
-            n -= (size_t)w;
-        }
-    }
-    ok = ok && fsync(fd) == 0;
-    if (fd >= 0)
-        ok = close(fd) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        gl_err(err, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return ok;
+    return session_write_file(path, data, n, 0644, err) == 0;
 }
 
 /* A progress bar on stderr: "encoding image  [#####.....]  48%  ETA 3s". */
@@ -191,7 +142,7 @@ static struct gl_event *await(struct run *r, uint64_t seq)
 {
     struct pollfd pf[2] = {
         {.fd = gl_worker_fd(r->w), .events = POLLIN},
-        {.fd = sig_pipe[0], .events = POLLIN},
+        {.fd = sigpipe_fd(), .events = POLLIN},
     };
     for (;;) {
         struct gl_event *ev;
@@ -220,9 +171,8 @@ static struct gl_event *await(struct run *r, uint64_t seq)
         if (n < 0 && errno != EINTR)
             return NULL;
         if (pf[1].revents & POLLIN) {
-            char buf[16];
-            while (read(sig_pipe[0], buf, sizeof buf) > 0)
-                ;
+            int sigs[16];
+            sigpipe_read(sigs, 16);
             if (!r->interrupted) {
                 r->interrupted = true;
                 gl_worker_cancel(r->w);

@@ -25,6 +25,7 @@
 
 #include "demo.h"
 #include "models.h"
+#include "sigpipe.h"
 #include "ui/app.h"
 #include "ui/attach.h"
 #include "ui/commands.h"
@@ -39,18 +40,6 @@
 
 /* ------------------------------------------------------------ signals */
 
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-    int saved = errno;
-    char c = (char)sig;
-    if (write(sig_pipe[1], &c, 1) < 0) {
-        /* full pipe: the loop is already awake */
-    }
-    errno = saved;
-}
-
 static void on_fatal(int sig)
 {
     screen_emergency_restore();
@@ -62,19 +51,8 @@ static const int loop_signals[] = {SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGTSTP, S
 
 static int signals_install(void)
 {
-    if (pipe(sig_pipe) != 0)
+    if (sigpipe_install(loop_signals, sizeof loop_signals / sizeof *loop_signals))
         return -1;
-    for (int i = 0; i < 2; i++) {
-        fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) | O_NONBLOCK);
-        fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
-    }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    for (size_t i = 0; i < sizeof loop_signals / sizeof *loop_signals; i++)
-        sigaction(loop_signals[i], &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 #if !defined(__SANITIZE_ADDRESS__)
     /* A crash still gives the terminal back (the sanitizers report their own). */
     struct sigaction fa = {0};
@@ -92,13 +70,7 @@ static int signals_install(void)
 
 static void signals_restore(void)
 {
-    for (size_t i = 0; i < sizeof loop_signals / sizeof *loop_signals; i++)
-        signal(loop_signals[i], SIG_DFL);
-    for (int i = 0; i < 2; i++) {
-        if (sig_pipe[i] >= 0)
-            close(sig_pipe[i]);
-        sig_pipe[i] = -1;
-    }
+    sigpipe_restore();
 }
 
 /* ------------------------------------------------------------ small helpers */
@@ -473,17 +445,16 @@ static void loop(struct tui *t)
         struct pollfd pf[3] = {
             {.fd = STDIN_FILENO, .events = POLLIN},
             {.fd = gl_worker_fd(t->w), .events = POLLIN},
-            {.fd = sig_pipe[0], .events = POLLIN},
+            {.fd = sigpipe_fd(), .events = POLLIN},
         };
         int n = poll(pf, 3, timeout);
         if (n < 0 && errno != EINTR)
             break;
         if (n > 0 && (pf[2].revents & POLLIN)) {
-            char sigs[32];
-            ssize_t k;
-            while ((k = read(sig_pipe[0], sigs, sizeof sigs)) > 0)
-                for (ssize_t i = 0; i < k; i++)
-                    handle_signal(t, (unsigned char)sigs[i]);
+            int sigs[32];
+            size_t k = sigpipe_read(sigs, 32);
+            for (size_t i = 0; i < k; i++)
+                handle_signal(t, sigs[i]);
         }
         if (n > 0 && (pf[1].revents & POLLIN)) {
             struct gl_event *ev;

@@ -893,6 +893,10 @@ out:
 static int make_room(gl_chat *c, int need, const struct gl_callbacks *cb, char **err)
 {
     const int n_ctx = llama_state_n_ctx(c->st);
+    /* Re-prefilling costs as much as the kept transcript: drop enough to
+     * leave a quarter of the context free too, so that the next turns do
+     * not each pay for it again (while at least one turn can stay). */
+    const int slack = n_ctx / 4;
     int drop = 0;
     for (;;) {
         /* positions the kept turns need once re-prefilled */
@@ -901,7 +905,7 @@ static int make_room(gl_chat *c, int need, const struct gl_callbacks *cb, char *
             used += positions_of(c, &c->turns[k].prompt) + (int)c->turns[k].out.n;
         if (drop > 0) /* the new first turn gains BOS and system, and the old first turn's image */
             used += system_positions(c) + c->turns[0].pub.n_images * image_rows(c);
-        if (used + need <= n_ctx)
+        if (used + need <= n_ctx && (used + need + slack <= n_ctx || drop >= c->n_turns - 1))
             break;
         if (drop == c->n_turns)
             return gl_err(err, "this question needs %d positions but the context holds %d even "

@@ -7,7 +7,8 @@
 # glimpse has it mapped is reported as "model file changed on disk" with
 # exit status 1 instead of a bus error - between two turns (deterministic:
 # the second prompt comes from a FIFO held open while the file is cut to its
-# header) and, with the reference data, in the middle of a long answer.
+# header) and, with the reference data, in the middle of a long answer;
+# the model files kept in tests/data/bad/gguf are answered or refused cleanly.
 # The model is the fuzz corpus's small LLaMA (tests/fuzz/corpus/gguf/).
 . "${srcdir:-.}/tests/lib.sh"
 
@@ -36,6 +37,18 @@ st=$?
 ok $? "-c 100000 under a 64 MiB limit answers (status $st) $(head -c 200 "$dir/err")"
 "$GLIMPSE_BIN" -m "$seed" -p x -n 2 -q >"$dir/out" 2>"$dir/err"
 ok $? "without a limit the default context fits this machine $(head -c 200 "$dir/err")"
+
+# ---------------------------------------------------------------- hostile numbers
+# The crashers kept in tests/data/bad/gguf: glimpse answers or refuses,
+# never dies by a signal or trips a sanitizer.
+for f in "$srcdir"/tests/data/bad/gguf/*.gguf; do
+    [ -f "$f" ] || continue
+    "$GLIMPSE_BIN" -m "$f" -p x -n 4 -t 1 -q >"$dir/out" 2>"$dir/err"
+    st=$?
+    [ $st -lt 128 ] && ! grep -q 'Sanitizer\|runtime error' "$dir/err" &&
+        { [ $st -eq 0 ] || grep -q '^glimpse: ' "$dir/err"; }
+    ok $? "$(basename "$f"): status $st $(head -c 200 "$dir/err")"
+done
 
 # ---------------------------------------------------------------- SIGBUS
 # expect_sigbus STATUS OUT ERR WHAT

@@ -12,7 +12,8 @@
 # Environment: HOSTILE_BUDGET (variants per file, default 40; the ten
 # quantized copies of the tiny LLM share the f16 file's metadata: they get an
 # eighth, on their tensor directory only), HOSTILE_BUDGET=0 tries every
-# variant (about 20000: long), HOSTILE_JOBS (parallel runs, default 2).
+# variant (16872 of the reference files: ten minutes), HOSTILE_JOBS (parallel
+# runs, default 2).
 . "${srcdir:-.}/tests/lib.sh"
 
 # ------------------------------------------------------------ one variant

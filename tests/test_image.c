@@ -10,7 +10,8 @@
  * header's dimensions; alpha dropped and 16-bit PNG reduced as stb does; all
  * eight EXIF orientations; llama.cpp's bilinear path against llama.cpp's own
  * dumps; the LLaVA (PIL bicubic) path against PIL's output; small synthetic
- * checks of both resamplers and of normalisation.
+ * checks of both resamplers and of normalisation; a 1 x 16384 image squares
+ * in time proportional to its pixels.
  */
 #include "config.h"
 
@@ -1161,9 +1162,56 @@ static void test_resample_units(void)
     free(err);
 }
 
+/* A thin image becomes a huge padded square: its resampling must cost what
+ * its pixels cost, not the square's area (a 35-byte GIF of 1 x 11265 pixels
+ * took the fuzzer over 10 s: tests/data/bad/image/). Timed against a
+ * 2048 x 2048 picture, which has 256 times its pixels: the old code took
+ * some 60 times longer on the thin one, the new one about twice as long (its
+ * vertical pass still reads 16384 rows). */
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void test_thin_square(void)
+{
+    static const uint8_t pad[3] = {122, 116, 104};
+    struct gl_image thin = {1, 16384, malloc(16384 * 3)}, big = {2048, 2048, malloc(2048u * 2048 * 3)};
+    uint8_t *out = malloc(336 * 336 * 3);
+    if (!thin.rgb || !big.rgb || !out) {
+        tap_skip(2, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < 16384 * 3; i++)
+        thin.rgb[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < 2048u * 2048 * 3; i++)
+        big.rgb[i] = (uint8_t)(i * 13);
+    double best_thin = 1e9, best_big = 1e9;
+    bool all_ok = true;
+    for (int rep = 0; rep < 3; rep++) {     /* the best of three: robust to a busy machine */
+        double t0 = seconds();
+        all_ok &= gl_image_square(&thin, GL_PRE_LLAVA, 336, pad, out, NULL) == 0;
+        double t1 = seconds();
+        all_ok &= gl_image_square(&big, GL_PRE_LLAVA, 336, pad, out, NULL) == 0;
+        double t2 = seconds();
+        best_thin = t1 - t0 < best_thin ? t1 - t0 : best_thin;
+        best_big = t2 - t1 < best_big ? t2 - t1 : best_big;
+    }
+    ok(all_ok, "1 x 16384 and 2048 x 2048 are squared");
+    ok(best_thin < 8.0 * best_big, "the thin image costs its pixels: %.1f ms vs %.1f ms for 2048 x 2048",
+       best_thin * 1e3, best_big * 1e3);
+done:
+    free(thin.rgb);
+    free(big.rgb);
+    free(out);
+}
+
 int main(void)
 {
     test_resample_units();
+    test_thin_square();
     test_refused_files();
     test_huge_headers();
     test_synthetic_pngs();

@@ -639,8 +639,9 @@ static int square_llava(const struct gl_image *in, int size, const uint8_t pad[3
     const int w = in->w, h = in->h, s = w > h ? w : h;
     const int ox = (s - w) / 2, oy = (s - h) / 2;
     struct axis ax = {0};
-    uint8_t *row = NULL, *tmp = NULL;
-    int32_t *acc = NULL;
+    uint8_t *tmp = NULL;
+    int32_t *acc = NULL, *padw = NULL;
+    int *k0 = NULL, *k1 = NULL;
     int rc = -1;
 
     if (s == size) {    /* PIL copies instead of resampling to the same size */
@@ -662,16 +663,34 @@ static int square_llava(const struct gl_image *in, int size, const uint8_t pad[3
     int y_first = ax.first[0];
     int y_last = ax.first[size - 1] + ax.count[size - 1];
     size_t trow = (size_t)size * 3;
-    row = malloc((size_t)s * 3);                                   /* one padded input row */
     tmp = malloc((size_t)(y_last - y_first) * trow);               /* (y_last-y_first, size, 3) */
     acc = malloc(trow * sizeof *acc);                              /* (size, 3) */
-    if (!row || !tmp || !acc)
+    /* Output column i reads taps k in [k0[i], k1[i]) from the image; the
+     * other taps read the pad colour, whose share padw[i] (the sum of their
+     * weights) is the same on every row. Summing the pad taps first is the
+     * same integer sum, so the result is PIL's to the bit - and a row costs
+     * what its image pixels cost, not the square's width (a 1 x 16384 image
+     * would otherwise resample a 16384-wide row 16384 times). */
+    k0 = malloc((size_t)size * sizeof *k0);
+    k1 = malloc((size_t)size * sizeof *k1);
+    padw = malloc((size_t)size * sizeof *padw);
+    if (!tmp || !acc || !k0 || !k1 || !padw)
         goto out;
+    for (int i = 0; i < size; i++) {
+        const int32_t *wk = ax.w + (size_t)i * ax.ksize;
+        int lo = ox - ax.first[i], hi = ox + w - ax.first[i];
+        lo = lo < 0 ? 0 : lo > ax.count[i] ? ax.count[i] : lo;
+        hi = hi < lo ? lo : hi > ax.count[i] ? ax.count[i] : hi;
+        k0[i] = lo;
+        k1[i] = hi;
+        padw[i] = 0;
+        for (int k = 0; k < ax.count[i]; k++)
+            if (k < lo || k >= hi)
+                padw[i] += wk[k];
+    }
 
     /* Horizontal pass. Pad-only rows are all alike: compute the first one and
      * copy it. */
-    for (int x = 0; x < s; x++)
-        memcpy(row + (size_t)x * 3, pad, 3);
     int pad_row = -1;
     for (int y = y_first; y < y_last; y++) {
         uint8_t *t = tmp + (size_t)(y - y_first) * trow;
@@ -680,21 +699,26 @@ static int square_llava(const struct gl_image *in, int size, const uint8_t pad[3
             memcpy(t, tmp + (size_t)(pad_row - y_first) * trow, trow);
             continue;
         }
-        if (inside) {
-            memcpy(row + (size_t)ox * 3, in->rgb + (size_t)(y - oy) * w * 3, (size_t)w * 3);
-        } else {            /* the image columns of `row` may hold an image row */
-            for (int x = 0; x < w; x++)
-                memcpy(row + (size_t)(ox + x) * 3, pad, 3);
+        if (!inside)
             pad_row = y;
-        }
+        const uint8_t *img = inside ? in->rgb + (size_t)(y - oy) * w * 3 : NULL;
         for (int i = 0; i < size; i++) {
             const int32_t *wk = ax.w + (size_t)i * ax.ksize;
-            const uint8_t *src = row + (size_t)ax.first[i] * 3;
-            int32_t s0 = 1 << (PIL_BITS - 1), s1 = s0, s2 = s0;
-            for (int k = 0; k < ax.count[i]; k++) {
-                s0 += src[k * 3 + 0] * wk[k];
-                s1 += src[k * 3 + 1] * wk[k];
-                s2 += src[k * 3 + 2] * wk[k];
+            int32_t pw = padw[i];
+            if (!inside)        /* every tap is pad */
+                for (int k = k0[i]; k < k1[i]; k++)
+                    pw += wk[k];
+            int32_t s0 = (1 << (PIL_BITS - 1)) + pad[0] * pw;
+            int32_t s1 = (1 << (PIL_BITS - 1)) + pad[1] * pw;
+            int32_t s2 = (1 << (PIL_BITS - 1)) + pad[2] * pw;
+            if (inside) {
+                /* tap k reads image column first[i] + k - ox (>= 0 from k0 on) */
+                const uint8_t *src = img + (size_t)(ax.first[i] + k0[i] - ox) * 3;
+                for (int k = k0[i]; k < k1[i]; k++, src += 3) {
+                    s0 += src[0] * wk[k];
+                    s1 += src[1] * wk[k];
+                    s2 += src[2] * wk[k];
+                }
             }
             t[i * 3 + 0] = clip8(s0);
             t[i * 3 + 1] = clip8(s1);
@@ -718,9 +742,11 @@ static int square_llava(const struct gl_image *in, int size, const uint8_t pad[3
     rc = 0;
 out:
     axis_free(&ax);
-    free(row);
     free(tmp);
     free(acc);
+    free(k0);
+    free(k1);
+    free(padw);
     return rc;
 }
 

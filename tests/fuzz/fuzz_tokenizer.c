@@ -62,7 +62,7 @@ static tok_vocab *build_vocab(void)
     }
     static const char *const normal[] = {
         "\xe2\x96\x81", "a", "b", "c", "d", "e", "h", "t", "s", "ab", "bc", "abc", "th", "he",
-        "the", "\xe2\x96\x81the", "\xe2\x96\x81" "a", "\xe2\x96\x81\xe2\x96\x81", "1", "12",
+        "the", "\xe2\x96\x81the", "\xe2\x96\x81\x61", "\xe2\x96\x81\xe2\x96\x81", "1", "12",
         "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xe6\x97\xa5\xe6\x9c\xac",
         "\xe2\x96\x81\xe6\x97\xa5", "<", ">", "</", "s>",
         /* broken UTF-8 inside normal tokens */

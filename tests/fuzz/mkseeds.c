@@ -97,7 +97,7 @@ static void vocab(gw *w, int n)
     const char *text[64];
     float score[64];
     int32_t type[64];
-    static const char *const base[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a",
+    static const char *const base[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81\x61",
                                        "ab", "\xc3\xa9", "<0x41>", "<0xC3>", "<0xA9>", "USER", ":"};
     for (int i = 0; i < n; i++) {
         if (i < (int)(sizeof base / sizeof *base))

@@ -114,7 +114,14 @@ int main(void)
     is_int(bad_saves, 0, "the session written every 25 turns always loads back whole");
     tap_diag("RSS after turn 20: %ld KiB, after turn %d: %ld KiB (%+ld KiB)", rss_start, N, rss_end,
              rss_end - rss_start);
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan's quarantine holds freed blocks, so RSS grows by design there;
+     * LeakSanitizer checks that build for leaks instead. */
+    tap_skip(1, "RSS under AddressSanitizer grows with its quarantine (grew %ld KiB); LeakSanitizer checks leaks",
+             rss_end - rss_start);
+#else
     ok(rss_start > 0 && rss_end - rss_start < 4096, "memory stays flat (grew %ld KiB)", rss_end - rss_start);
+#endif
     session_free(s);
     gl_chat_free(c);
     gl_model_free(m);

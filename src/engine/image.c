@@ -711,7 +711,7 @@ static int square_llava(const struct gl_image *in, int size, const uint8_t pad[3
             int32_t s0 = (1 << (PIL_BITS - 1)) + pad[0] * pw;
             int32_t s1 = (1 << (PIL_BITS - 1)) + pad[1] * pw;
             int32_t s2 = (1 << (PIL_BITS - 1)) + pad[2] * pw;
-            if (inside) {
+            if (inside && k0[i] < k1[i]) {
                 /* tap k reads image column first[i] + k - ox (>= 0 from k0 on) */
                 const uint8_t *src = img + (size_t)(ax.first[i] + k0[i] - ox) * 3;
                 for (int k = k0[i]; k < k1[i]; k++, src += 3) {

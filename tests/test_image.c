@@ -11,7 +11,8 @@
  * eight EXIF orientations; llama.cpp's bilinear path against llama.cpp's own
  * dumps; the LLaVA (PIL bicubic) path against PIL's output; small synthetic
  * checks of both resamplers and of normalisation; a 1 x 16384 image squares
- * in time proportional to its pixels.
+ * in time proportional to its pixels; a JPEG scan using a Huffman table that
+ * is not defined is refused before stb_image sees it.
  */
 #include "config.h"
 
@@ -1162,6 +1163,57 @@ static void test_resample_units(void)
     free(err);
 }
 
+/* A JPEG whose scan uses a Huffman table no DHT segment defines: stb_image
+ * decodes it with an uninitialised table (wild reads: found by the fuzzer,
+ * tests/data/bad/image/), so the check in front of it refuses the file. The
+ * JPEG is stb_image_write's, with one table's id in its DHT segment moved
+ * to an unused slot (AC 0 -> AC 3, then DC 0 -> DC 2). */
+static void test_undefined_huffman(void)
+{
+    struct gl_image src = synth(24, 16, f_noise);
+    struct buf jpg = {0};
+    if (!stbi_write_jpg_to_func(collect, &jpg, src.w, src.h, 3, src.rgb, 90) || jpg.n < 4) {
+        ok(0, "stb_image_write made a JPEG");
+        goto out;
+    }
+    struct gl_image img;
+    char *err = NULL;
+    ok(gl_image_load_mem(jpg.p, jpg.n, "fine.jpg", NULL, &img, &err) == 0, "the JPEG as written loads");
+    gl_image_free(&img);
+    free(err);
+    static const uint8_t from[2] = {0x10, 0x00}, to[2] = {0x13, 0x02};
+    static const char *const what[2] = {"AC Huffman table 0", "DC Huffman table 0"};
+    for (int v = 0; v < 2; v++) {
+        size_t at = 0;
+        for (size_t i = 2; i + 4 < jpg.n && !at; i++)
+            if (jpg.p[i] == 0xff && jpg.p[i + 1] == 0xc4) {
+                size_t end = i + 2 + ((size_t)jpg.p[i + 2] << 8 | jpg.p[i + 3]), q = i + 4;
+                while (q + 17 <= end && !at) {
+                    size_t vals = 0;
+                    for (int k = 1; k <= 16; k++)
+                        vals += jpg.p[q + k];
+                    if (jpg.p[q] == from[v])
+                        at = q;
+                    q += 17 + vals;
+                }
+            }
+        if (!ok(at, "found table class/id 0x%02x in the DHT segment", from[v]))
+            continue;
+        jpg.p[at] = to[v];
+        err = NULL;
+        int rc = gl_image_load_mem(jpg.p, jpg.n, "nohuff.jpg", NULL, &img, &err);
+        ok(rc == -1 && err && strstr(err, what[v]) && strstr(err, "nohuff.jpg"),
+           "a scan using an undefined %s is refused: %s", what[v], err ? err : "(accepted)");
+        if (rc == 0)
+            gl_image_free(&img);
+        free(err);
+        jpg.p[at] = from[v];
+    }
+out:
+    free(jpg.p);
+    gl_image_free(&src);
+}
+
 /* A thin image becomes a huge padded square: its resampling must cost what
  * its pixels cost, not the square's area (a 35-byte GIF of 1 x 11265 pixels
  * took the fuzzer over 10 s: tests/data/bad/image/). Timed against a
@@ -1212,6 +1264,7 @@ int main(void)
 {
     test_resample_units();
     test_thin_square();
+    test_undefined_huffman();
     test_refused_files();
     test_huge_headers();
     test_synthetic_pngs();

@@ -321,12 +321,57 @@ static int exif_orientation(const uint8_t *t, size_t n)
 
 /* Walk a JPEG's segments (SOI already matched) to the end-of-image marker,
  * skipping entropy-coded data; note the EXIF orientation on the way. */
+/* A DHT segment's payload: tables of (class << 4 | id, 16 counts, values).
+ * Marks each defined[class][id]; -1 when the tables do not fill the segment
+ * exactly or name a class > 1 or an id > 3. */
+static int jpeg_dht(const uint8_t *q, size_t n, bool defined[2][4])
+{
+    while (n > 0) {
+        if (n < 17)
+            return -1;
+        unsigned tc = q[0] >> 4, th = q[0] & 15;
+        size_t vals = 0;
+        for (int i = 1; i <= 16; i++)
+            vals += q[i];
+        if (tc > 1 || th > 3 || n - 17 < vals)
+            return -1;
+        defined[tc][th] = true;
+        q += 17 + vals;
+        n -= 17 + vals;
+    }
+    return 0;
+}
+
+/* Does a scan (SOS payload) use a Huffman table no DHT has defined?
+ * stb_image does not check, and decodes with whatever its uninitialised
+ * table holds: wild reads (found by tests/fuzz/fuzz_image). The tables a
+ * scan decodes with: baseline, DC and AC; progressive, a first DC scan (Ss 0,
+ * Ah 0) DC only, a DC refinement none, an AC scan AC only. Returns
+ * (class << 2 | id) of the first missing table, or -1 (also when the
+ * payload is malformed: stb_image refuses those itself). */
+static int jpeg_sos_tables(const uint8_t *q, size_t n, bool progressive, const bool defined[2][4])
+{
+    if (n < 1 || n < 1 + 2 * (size_t)q[0] + 3)
+        return -1;
+    unsigned ns = q[0], ss = q[1 + 2 * ns], ah = q[3 + 2 * ns] >> 4;
+    bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+    for (unsigned i = 0; i < ns; i++) {
+        unsigned td = q[2 + 2 * i] >> 4, ta = q[2 + 2 * i] & 15;
+        if (dc && td < 4 && !defined[0][td])
+            return (int)td;
+        if (ac && ta < 4 && !defined[1][ta])
+            return 4 | (int)ta;
+    }
+    return -1;
+}
+
 static int jpeg_check(const uint8_t *p, size_t n, const char *name, int *orientation,
                       char **err)
 {
     size_t pos = 2;
     int scans = 0;
-    bool have_exif = false;
+    bool have_exif = false, progressive = false;
+    bool defined[2][4] = {{false}};     /* [DC, AC][table id] seen in a DHT so far */
 
     *orientation = 1;
     for (;;) {
@@ -352,6 +397,17 @@ static int jpeg_check(const uint8_t *p, size_t n, const char *name, int *orienta
         if (m == 0xe1 && !have_exif && len >= 8 && memcmp(p + pos + 2, "Exif\0\0", 6) == 0) {
             have_exif = true;
             *orientation = exif_orientation(p + pos + 8, len - 8);
+        }
+        if (m == 0xc0 || m == 0xc1 || m == 0xc2)
+            progressive = m == 0xc2;
+        if (m == 0xc4 && jpeg_dht(p + pos + 2, len - 2, defined))
+            return fail(err, name, "corrupt JPEG (bad Huffman table segment)");
+        if (m == 0xda) {
+            int which = jpeg_sos_tables(p + pos + 2, len - 2, progressive, defined);
+            if (which >= 0)
+                return fail(err, name, "damaged or unsupported JPEG: a scan uses %s Huffman table %d, "
+                                       "which the file does not define", which >> 2 ? "AC" : "DC",
+                            which & 3);
         }
         pos += len;
         if (m == 0xda) {

@@ -475,7 +475,7 @@ static void test_attention_case(int kv_type, int n_head, int n_kv_head, int hd, 
     for (int t = 1; t <= 3; t++) {
         out[t] = xmalloc(sizeof(float) * m * row);
         int rc = ops_attention(pools[t], scr, out[t], q, m, pos0, c.k, c.v, kv_type, c.row_bytes,
-                               n_head, n_kv_head, hd);
+                               (size_t)hd * (kv_type == GL_TYPE_F16 ? 2 : 4), n_head, n_kv_head, hd);
         if (rc != 0)
             same = false;
         if (t > 1 && memcmp(out[t], out[1], sizeof(float) * m * row) != 0)
@@ -493,7 +493,7 @@ static void test_attention_case(int kv_type, int n_head, int n_kv_head, int hd, 
     float *one = xmalloc(sizeof(float) * row);
     for (int64_t i = 0; i < m; i++) {
         ops_attention(pools[2], scr, one, q + i * row, 1, pos0 + i, c.k, c.v, kv_type,
-                      c.row_bytes, n_head, n_kv_head, hd);
+                      c.row_bytes, (size_t)hd * (kv_type == GL_TYPE_F16 ? 2 : 4), n_head, n_kv_head, hd);
         if (memcmp(one, out[1] + i * row, sizeof(float) * row) != 0)
             rows_same = false;
         for (int64_t e2 = 0; e2 < row; e2++)
@@ -507,6 +507,26 @@ static void test_attention_case(int kv_type, int n_head, int n_kv_head, int hd, 
     else
         ok(rows_same, "  ... batch equals %lld single-query calls bit for bit", (long long)m);
 
+    /* The same cache stored head-major (each head's positions contiguous,
+     * as llama.c keeps it) gives the same bits. */
+    {
+        const size_t es = kv_type == GL_TYPE_F16 ? 2 : 4, hrow = (size_t)hd * es;
+        char *kh = xmalloc(hrow * (size_t)n_pos * (size_t)n_kv_head);
+        char *vh = xmalloc(hrow * (size_t)n_pos * (size_t)n_kv_head);
+        for (int g = 0; g < n_kv_head; g++)
+            for (int64_t t = 0; t < n_pos; t++) {
+                size_t dst = ((size_t)g * (size_t)n_pos + (size_t)t) * hrow;
+                size_t src = (size_t)t * c.row_bytes + (size_t)g * hrow;
+                memcpy(kh + dst, (const char *)c.k + src, hrow);
+                memcpy(vh + dst, (const char *)c.v + src, hrow);
+            }
+        float *hm = xmalloc(sizeof(float) * m * row);
+        ops_attention(pools[2], scr, hm, q, m, pos0, kh, vh, kv_type, hrow, hrow * (size_t)n_pos, n_head,
+                      n_kv_head, hd);
+        ok(memcmp(hm, out[1], sizeof(float) * m * row) == 0, "  ... the same bits from a head-major cache");
+        free(hm), free(kh), free(vh);
+    }
+
     /* Causality: scribbling over the cache after position p leaves the
      * output of the query at p unchanged. */
     int64_t p = pos0 + m / 2;
@@ -515,8 +535,8 @@ static void test_attention_case(int kv_type, int n_head, int n_kv_head, int hd, 
         memset((char *)c.v + t * c.row_bytes, 0x45, c.row_bytes);
     }
     float *after = xmalloc(sizeof(float) * m * row);
-    ops_attention(pools[3], scr, after, q, m, pos0, c.k, c.v, kv_type, c.row_bytes, n_head,
-                  n_kv_head, hd);
+    ops_attention(pools[3], scr, after, q, m, pos0, c.k, c.v, kv_type, c.row_bytes,
+                  (size_t)hd * (kv_type == GL_TYPE_F16 ? 2 : 4), n_head, n_kv_head, hd);
     int64_t i_p = p - pos0;
     bool causal = memcmp(after, out[1], sizeof(float) * (i_p + 1) * row) == 0;
     bool later_changed = i_p + 1 >= m ||
@@ -552,9 +572,9 @@ static void test_attention(void)
     kv_fill(&c, GL_TYPE_F32, 4, 2, 16);
     float q[4 * 64], o1[4 * 64], o2[4 * 64];
     fill(q, 4 * 64, -1, 1);
-    int r1 = ops_attention(NULL, NULL, o1, q, 4, 0, c.k, c.v, GL_TYPE_F32, c.row_bytes, 4, 2, 16);
-    int r2 =
-        ops_attention(pools[2], &scr, o2, q, 4, 0, c.k, c.v, GL_TYPE_F32, c.row_bytes, 4, 2, 16);
+    int r1 = ops_attention(NULL, NULL, o1, q, 4, 0, c.k, c.v, GL_TYPE_F32, c.row_bytes, 16 * 4, 4, 2, 16);
+    int r2 = ops_attention(pools[2], &scr, o2, q, 4, 0, c.k, c.v, GL_TYPE_F32, c.row_bytes, 16 * 4, 4, 2,
+                           16);
     ok(r1 == 0 && r2 == 0 && memcmp(o1, o2, sizeof o1) == 0,
        "attention with NULL pool and NULL scratch");
     free(c.k), free(c.v);

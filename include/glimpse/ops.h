@@ -93,8 +93,11 @@ void ops_add(float *out, const float *a, const float *b, int64_t n);
 /* Causal attention for a batch of m queries at positions pos0 .. pos0+m-1
  * against a KV cache holding positions 0 .. pos0+m-1.
  *   q:   [m][n_head*hd] f32 (already roped)
- *   k,v: cache rows [pos][n_kv_head*hd], element type kv_type (F16 or F32),
- *        row stride kv_row_bytes
+ *   k,v: the hd values of kv head g at position t start at
+ *        k + g * kv_head_bytes + t * kv_row_bytes; element type kv_type (F16
+ *        or F32). Position-major caches pass (n_kv_head*hd*size, hd*size);
+ *        head-major ones (each head's positions contiguous, what decoding
+ *        reads fastest) pass (hd*size, n_ctx*hd*size).
  *   out: [m][n_head*hd]
  * Query head h reads kv head h / (n_head / n_kv_head); scale 1/sqrt(hd).
  * With an F16 cache it mirrors the reference: q rounded to f16, scores in f32,
@@ -102,7 +105,7 @@ void ops_add(float *out, const float *a, const float *b, int64_t n);
  * Returns 0, or -1 on OOM. */
 int ops_attention(gl_pool *pool, struct gl_scratch *scratch, float *out, const float *q,
                   int64_t m, int64_t pos0, const void *k, const void *v, int kv_type,
-                  size_t kv_row_bytes, int n_head, int n_kv_head, int hd);
+                  size_t kv_row_bytes, size_t kv_head_bytes, int n_head, int n_kv_head, int hd);
 
 #ifdef __cplusplus
 }

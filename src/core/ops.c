@@ -305,6 +305,43 @@ static AVX512F void axpy_v(float *restrict a, const float *restrict v, float p, 
         a[d] += p * v[d];
 }
 
+/* _mm512_reduce_add_ps in lanes16_sum's order, in registers. */
+static inline AVX512F float lanes16_sum_r(__m512 v)
+{
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));     /* b0 + b2, b1 + b3 */
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+/* A decoded token's scores against nk f16 key rows (hd a multiple of 64):
+ * s[t] = dot_f16_vec(key t widened, q) * scale, the keys widened in
+ * registers instead of through a row buffer; the same operations. (Fusing
+ * the V side the same way measured slower: its accumulators live in memory
+ * either way.) */
+static AVX512F void scores_f16_v(float *s, const char *k, size_t stride, int64_t nk, const float *q,
+                                 int hd, float scale)
+{
+    for (int64_t t = 0; t < nk; t++) {
+        const gl_fp16 *kr = (const gl_fp16 *)(k + (size_t)t * stride);
+        if (t + 8 < nk)
+            for (int off = 0; off < hd * 2; off += 64)
+                _mm_prefetch((const char *)kr + 8 * stride + off, _MM_HINT_T0);
+#define KROW(i, u) _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + (i) + 16 * (u)))), \
+                                _mm512_loadu_ps(q + (i) + 16 * (u)))
+        __m512 a0 = KROW(0, 0), a1 = KROW(0, 1), a2 = KROW(0, 2), a3 = KROW(0, 3);
+        for (int i = 64; i < hd; i += 64) {
+            a0 = _mm512_add_ps(a0, KROW(i, 0));
+            a1 = _mm512_add_ps(a1, KROW(i, 1));
+            a2 = _mm512_add_ps(a2, KROW(i, 2));
+            a3 = _mm512_add_ps(a3, KROW(i, 3));
+        }
+#undef KROW
+        s[t] = lanes16_sum_r(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3))) * scale;
+    }
+}
+
 /* n f16 values to f32 (exact either way). */
 static AVX512F void f16_row_v(float *y, const gl_fp16 *x, int n)
 {
@@ -388,7 +425,8 @@ void ops_softmax_ggml(float *x, int64_t m, int64_t n, float scale)
 
 /* ---------------------------------------------------------------- matmul */
 
-#define MM_WROWS 16                 /* weight rows per tile of the vec_dot kernel */
+#define MM_WROWS 16                 /* weight rows per tile of the vec_dot kernel (at least) */
+#define MM_TASK_BYTES (256u << 10)  /* weight bytes x activation rows per task, aimed at */
 #define MM_XROWS 32                 /* activation rows per tile */
 #define MM_BLAS_MIN_M 32            /* from this batch size on, F32/F16/BF16 go to sgemm */
 #define MM_WTILE_BYTES (4u << 20)   /* f32 weight tile per thread on the converting sgemm path */
@@ -407,6 +445,7 @@ struct mm_job {
     float *wbuf;                        /* [nth][tile_rows][n_in] weights in f32 (sgemm path) */
     int64_t tile_rows;                  /* weight rows per task on the converting sgemm path */
     int64_t n_wb, n_xb;                 /* tile grid of the vec_dot kernel */
+    int64_t wrows;                      /* weight rows per tile of the vec_dot kernel */
     gl_gemm_fn gemm;                    /* the format's batched product, or NULL */
     char *panels;                       /* [nth] decoded weight panels (gemm path) */
     size_t panel_bytes;
@@ -424,6 +463,25 @@ static void mm_convert_rows(void *arg, int64_t b, int64_t e)
         if (j->xr)
             j->vt->to_float(q, j->xr + i * n_in, n_in);
     }
+}
+
+/* Weight rows per task of the vec_dot kernel. A decoded token (m = 1)
+ * streams every weight from memory once; each core's prefetches run a few
+ * KiB ahead of the row it sums (quant_x86.c), so with small tasks that
+ * alternate between the threads a core keeps fetching its neighbour's rows
+ * and restarting its own stream: 16-row tasks read q4_K at 37-39 GB/s on
+ * the test machine (2 threads), 128-row ones at 46-48. Tasks of about
+ * MM_TASK_BYTES, at least 4 per thread for balance, in steps of MM_WROWS.
+ * Each output is one vec_dot call whatever the tiling. */
+static int64_t mm_task_rows(const struct gl_weight *w, int64_t m, int nth)
+{
+    const int64_t xrows = m < MM_XROWS ? m : MM_XROWS;
+    int64_t rows = (int64_t)(MM_TASK_BYTES / w->row_bytes) / xrows;
+    const int64_t most = w->n_out / (4 * (int64_t)nth);
+    if (rows > most)
+        rows = most;
+    rows -= rows % MM_WROWS;
+    return rows > MM_WROWS ? rows : MM_WROWS;
 }
 
 /* The tiled kernel: every output element is one call of the format's dot
@@ -444,8 +502,8 @@ static void mm_tiles(void *arg, int ith, int nth)
         if (t >= n_tiles)
             break;
         /* Consecutive tasks share a weight block. */
-        int64_t r0 = t / j->n_xb * MM_WROWS, i0 = t % j->n_xb * MM_XROWS;
-        int64_t r1 = r0 + MM_WROWS < n_out ? r0 + MM_WROWS : n_out;
+        int64_t r0 = t / j->n_xb * j->wrows, i0 = t % j->n_xb * MM_XROWS;
+        int64_t r1 = r0 + j->wrows < n_out ? r0 + j->wrows : n_out;
         int64_t i1 = i0 + MM_XROWS < j->m ? i0 + MM_XROWS : j->m;
         for (int64_t r = r0; r < r1; r++) {
             const char *wrow = (const char *)w->data + (size_t)r * w->row_bytes;
@@ -697,7 +755,8 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
     } else if (j.gemm) {
         gl_pool_run(pool, mm_gemm, &j);
     } else {
-        j.n_wb = (w->n_out + MM_WROWS - 1) / MM_WROWS;
+        j.wrows = mm_task_rows(w, m, nth);
+        j.n_wb = (w->n_out + j.wrows - 1) / j.wrows;
         j.n_xb = (m + MM_XROWS - 1) / MM_XROWS;
         gl_pool_run(pool, mm_tiles, &j);
     }
@@ -796,7 +855,7 @@ int ops_matmul_n(gl_pool *pool, struct gl_scratch *scratch, int n, float *const 
         j.part[k].vec_dot = t->vec_dot;
         j.part[k].gemm = m >= MM_GEMM_MIN_M ? gl_quant_gemm(w[k]->type) : NULL;
         j.part[k].y = y[k];
-        j.part[k].rows = j.part[k].gemm ? MM_GEMM_ROWS : MM_WROWS;
+        j.part[k].rows = j.part[k].gemm ? MM_GEMM_ROWS : mm_task_rows(w[k], m, nth);
         end += (w[k]->n_out + j.part[k].rows - 1) / j.part[k].rows;
         j.part[k].end = end;
         any_gemm |= j.part[k].gemm != NULL;
@@ -1053,7 +1112,7 @@ struct att_job {
     const float *q;                 /* [m][n_head*hd] */
     int64_t m, pos0, n_kv;          /* n_kv = pos0 + m keys in all */
     const char *k, *v;              /* cache rows [pos][n_kv_head*hd] of kv_type */
-    size_t kv_row, kv_es;           /* row stride, element size */
+    size_t kv_row, kv_head, kv_es;  /* position and head strides, element size */
     bool f16;
     int n_head, n_kv_head, hd;
     float scale;
@@ -1081,6 +1140,22 @@ static void axpy(float *restrict a, const float *restrict v, float p, int n)
             a[d + k] += p * v[d + k];
     for (; d < n; d++)
         a[d] += p * v[d];
+}
+
+/* A head's cache rows are read one after another; in a position-major
+ * cache they lie one model width apart (8 KiB for LLaMA-7B), a stride the
+ * hardware prefetchers do not follow across pages. Rows are asked for
+ * ATT_PREFETCH_ROWS ahead (never past the last one); with a head-major
+ * cache (llama.c's) this only starts the stream early. */
+#define ATT_PREFETCH_ROWS 8
+
+static inline void att_prefetch(const struct att_job *j, const char *base, int64_t t, int64_t end)
+{
+    if (t + ATT_PREFETCH_ROWS < end) {
+        const char *p = base + (size_t)(t + ATT_PREFETCH_ROWS) * j->kv_row;
+        for (size_t off = 0; off < (size_t)j->hd * j->kv_es; off += 64)
+            __builtin_prefetch(p + off);
+    }
 }
 
 /* One f16 cache row (hd values) widened to f32. */
@@ -1112,7 +1187,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
     const int hd = j->hd;
     const int64_t row = (int64_t)j->n_head * hd;
     const int g = h / (j->n_head / j->n_kv_head);
-    const size_t head_off = (size_t)g * (size_t)hd * j->kv_es;
+    const size_t head_off = (size_t)g * j->kv_head;
     float *scores = (float *)(scr + j->off_scores);
     float *acc = (float *)(scr + j->off_acc);
     float *vrow = (float *)(scr + j->off_vrow);
@@ -1128,7 +1203,13 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
             qf[d] = gl_round_fp16(qr[d]);
     }
     /* Scores, one widened key row at a time for every query that sees it. */
+#if OPS_X86
+    if (nq == 1 && !tiny_kq && hd % 64 == 0 && use_avx512()) {
+        scores_f16_v(scores, j->k + head_off, j->kv_row, j->pos0 + i1, qw, hd, j->scale);
+    } else
+#endif
     for (int64_t t = 0; t < j->pos0 + i1; t++) {
+        att_prefetch(j, j->k + head_off, t, j->pos0 + i1);
         kv_row_f32(j, j->k + (size_t)t * j->kv_row + head_off, vrow);
         int64_t first = t - j->pos0 - i0;
         if (first < 0)
@@ -1154,6 +1235,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         /* one accumulator of 16 lanes per output: key t goes to lane t % 16 */
         memset(acc, 0, (size_t)nq * 16 * (size_t)hd * sizeof(float));
         for (int64_t t = 0; t < nk_max; t++) {
+            att_prefetch(j, j->v + head_off, t, nk_max);
             kv_row_f32(j, j->v + (size_t)t * j->kv_row + head_off, vrow);
             int64_t first = t - j->pos0 - i0;
             if (first < 0)
@@ -1183,6 +1265,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         float *o = j->out + (i0 + qi) * row + (int64_t)h * hd;
         memset(acc, 0, 64 * (size_t)hd * sizeof(float));
         for (int64_t t = 0; t < nk && t < np; t++) {
+            att_prefetch(j, j->v + head_off, t, nk);
             kv_row_f32(j, j->v + (size_t)t * j->kv_row + head_off, vrow);
             axpy(acc + (t & 63) * hd, vrow, p[t], hd);
         }
@@ -1214,7 +1297,7 @@ static void att_task(struct att_job *j, char *scr, int h, int64_t i0, int64_t i1
     const int hd = j->hd;
     const int64_t row = (int64_t)j->n_head * hd;
     const int g = h / (j->n_head / j->n_kv_head);
-    const size_t head_off = (size_t)g * (size_t)hd * j->kv_es;
+    const size_t head_off = (size_t)g * j->kv_head;
     float *scores = (float *)(scr + j->off_scores);
     float *acc = (float *)(scr + j->off_acc);
     float *vrow = (float *)(scr + j->off_vrow);
@@ -1291,7 +1374,7 @@ static void att_worker(void *arg, int ith, int nth)
 
 int ops_attention(gl_pool *pool, struct gl_scratch *scratch, float *out, const float *q,
                   int64_t m, int64_t pos0, const void *k, const void *v, int kv_type,
-                  size_t kv_row_bytes, int n_head, int n_kv_head, int hd)
+                  size_t kv_row_bytes, size_t kv_head_bytes, int n_head, int n_kv_head, int hd)
 {
     assert(kv_type == GL_TYPE_F16 || kv_type == GL_TYPE_F32);
     assert(n_kv_head > 0 && n_head % n_kv_head == 0);
@@ -1303,7 +1386,7 @@ int ops_attention(gl_pool *pool, struct gl_scratch *scratch, float *out, const f
     const int nth = gl_pool_size(pool);
     struct att_job j = {
         .out = out, .q = q, .m = m, .pos0 = pos0, .n_kv = pos0 + m,
-        .k = k, .v = v, .kv_row = kv_row_bytes,
+        .k = k, .v = v, .kv_row = kv_row_bytes, .kv_head = kv_head_bytes,
         .kv_es = kv_type == GL_TYPE_F16 ? sizeof(gl_fp16) : sizeof(float),
         .f16 = kv_type == GL_TYPE_F16,
         .n_head = n_head, .n_kv_head = n_kv_head, .hd = hd,

@@ -86,6 +86,8 @@ static size_t align64(size_t off)
  * multiply-add and "add the product" are the same operation; f32 x f32
  * products need a real fused multiply-add (fmaf). */
 
+#define ATT_PREFETCH_ROWS 8         /* cache rows read ahead by attention (see att_prefetch) */
+
 /* _mm512_reduce_add_ps as GCC expands it: the two 256-bit halves added,
  * then the two 128-bit quarters, then lanes {0,1} + {2,3}, then the pair. */
 static inline float lanes16_sum(const float v[16])
@@ -325,9 +327,9 @@ static AVX512F void scores_f16_v(float *s, const char *k, size_t stride, int64_t
 {
     for (int64_t t = 0; t < nk; t++) {
         const gl_fp16 *kr = (const gl_fp16 *)(k + (size_t)t * stride);
-        if (t + 8 < nk)
+        if (t + ATT_PREFETCH_ROWS < nk)
             for (int off = 0; off < hd * 2; off += 64)
-                _mm_prefetch((const char *)kr + 8 * stride + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)kr + ATT_PREFETCH_ROWS * stride + off, _MM_HINT_T0);
 #define KROW(i, u) _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + (i) + 16 * (u)))), \
                                 _mm512_loadu_ps(q + (i) + 16 * (u)))
         __m512 a0 = KROW(0, 0), a1 = KROW(0, 1), a2 = KROW(0, 2), a3 = KROW(0, 3);
@@ -1147,8 +1149,6 @@ static void axpy(float *restrict a, const float *restrict v, float p, int n)
  * hardware prefetchers do not follow across pages. Rows are asked for
  * ATT_PREFETCH_ROWS ahead (never past the last one); with a head-major
  * cache (llama.c's) this only starts the stream early. */
-#define ATT_PREFETCH_ROWS 8
-
 static inline void att_prefetch(const struct att_job *j, const char *base, int64_t t, int64_t end)
 {
     if (t + ATT_PREFETCH_ROWS < end) {

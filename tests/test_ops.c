@@ -550,6 +550,45 @@ static void test_attention_case(int kv_type, int n_head, int n_kv_head, int hd, 
     free(one), free(after), free(q), free(ref), free(c.k), free(c.v);
 }
 
+/* The vector attention paths (AVX-512: keys widened in registers, P V
+ * with register accumulators, tinyBLAS order) against the portable code,
+ * bit for bit, on the shapes decoding and prefill meet: head size 128,
+ * contexts around the 32/64-key boundaries of the reference's sums. */
+static void test_attention_simd_same(struct gl_scratch *scr)
+{
+    static const int64_t cases[][2] = { { 1, 0 }, { 1, 63 }, { 1, 64 }, { 1, 100 }, { 1, 300 },
+                                        { 1, 621 }, { 5, 60 }, { 17, 130 } };
+    const int n_head = 4, n_kv_head = 2, hd = 128;
+    const int64_t row = (int64_t)n_head * hd;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int64_t m = cases[ci][0], pos0 = cases[ci][1];
+        struct kv c;
+        kv_fill(&c, GL_TYPE_F16, pos0 + m, n_kv_head, hd);
+        float *q = xmalloc(sizeof(float) * m * row);
+        fill(q, m * row, -2, 2);
+        float *a = xmalloc(sizeof(float) * m * row), *b = xmalloc(sizeof(float) * m * row);
+        const char *old = getenv("GLIMPSE_KERNELS");
+        char *keep = old ? strdup(old) : NULL;
+        ops_reset_simd();
+        int ra = ops_attention(pools[2], scr, a, q, m, pos0, c.k, c.v, GL_TYPE_F16, c.row_bytes, hd * 2,
+                               n_head, n_kv_head, hd);
+        setenv("GLIMPSE_KERNELS", "scalar", 1);
+        ops_reset_simd();
+        int rb = ops_attention(pools[2], scr, b, q, m, pos0, c.k, c.v, GL_TYPE_F16, c.row_bytes, hd * 2,
+                               n_head, n_kv_head, hd);
+        if (keep)
+            setenv("GLIMPSE_KERNELS", keep, 1);
+        else
+            unsetenv("GLIMPSE_KERNELS");
+        ops_reset_simd();
+        free(keep);
+        ok(ra == 0 && rb == 0 && memcmp(a, b, sizeof(float) * m * row) == 0,
+           "attention f16, hd 128, m %lld at pos %lld: vector and portable code give the same bits",
+           (long long)m, (long long)pos0);
+        free(a), free(b), free(q), free(c.k), free(c.v);
+    }
+}
+
 static void test_attention(void)
 {
     struct gl_scratch scr = { 0 };
@@ -567,6 +606,7 @@ static void test_attention(void)
         test_attention_case(type, 4, 4, 128, 18, 2, &scr);
         test_attention_case(type, 8, 4, 16, 1, 70, &scr);
     }
+    test_attention_simd_same(&scr);
     /* NULL scratch is allowed too. */
     struct kv c;
     kv_fill(&c, GL_TYPE_F32, 4, 2, 16);

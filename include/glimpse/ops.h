@@ -56,6 +56,12 @@ int ops_matmul(gl_pool *pool, struct gl_scratch *scratch, float *y, const float 
 int ops_matmul_n(gl_pool *pool, struct gl_scratch *scratch, int n, float *const *y, const float *x,
                  int64_t m, const struct gl_weight *const *w);
 
+/* For tests: forget the vector-or-portable choice of the ops above and
+ * below (not of the quantized kernels), so that the next op reads
+ * GLIMPSE_KERNELS again ("scalar" or "avx2": portable code). Call it while
+ * no op runs. */
+void ops_reset_simd(void);
+
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]   over rows of n, m rows */
 void ops_rmsnorm(float *out, const float *x, const float *w, int64_t m, int64_t n, float eps);
 /* out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i]   (w, b may be NULL) */

@@ -222,6 +222,11 @@ static bool use_avx512(void)
     return v != 0;
 }
 
+void ops_reset_simd(void)
+{
+    __atomic_store_n(&ops_simd, -1, __ATOMIC_RELAXED);
+}
+
 static AVX512F float lanes16_sum_v(__m512 v)
 {
     float a[16];
@@ -344,6 +349,49 @@ static AVX512F void scores_f16_v(float *s, const char *k, size_t stride, int64_t
     }
 }
 
+/* A decoded token's P V for head size 128, as the axpy loop computes it:
+ * acc[r][d] = sum over keys t < n with t % 64 == r, in order, of the
+ * rounded products p[t] * v[t][d]. The 64 x 128 accumulators do not fit
+ * in registers, but those of two rows r do: each pass holds rows 2g and
+ * 2g+1 (16 registers) and reads only their keys, whole, so every key row
+ * is read once and no accumulator goes through memory on the way. */
+static AVX512F void pv_f16_128_v(float *acc, const char *v, size_t stride, const float *p, int64_t n)
+{
+    for (int g = 0; g < 32; g++) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;
+        for (int64_t t = 2 * g; t < n; t += 64) {
+            const gl_fp16 *r = (const gl_fp16 *)(v + (size_t)t * stride);
+            if (t + 128 < n)
+                for (int off = 0; off < 256; off += 64)
+                    _mm_prefetch((const char *)r + 128 * stride + off, _MM_HINT_T0);
+#define PV(a, row, s) a = _mm512_add_ps(a, _mm512_mul_ps(pt, _mm512_cvtph_ps(_mm256_loadu_si256( \
+                                            (const __m256i *)((row) + 16 * (s))))))
+            __m512 pt = _mm512_set1_ps(p[t]);
+            PV(a0, r, 0); PV(a1, r, 1); PV(a2, r, 2); PV(a3, r, 3);
+            PV(a4, r, 4); PV(a5, r, 5); PV(a6, r, 6); PV(a7, r, 7);
+            if (t + 1 < n) {
+                const gl_fp16 *r1 = (const gl_fp16 *)((const char *)r + stride);
+                if (t + 129 < n)
+                    for (int off = 0; off < 256; off += 64)
+                        _mm_prefetch((const char *)r1 + 128 * stride + off, _MM_HINT_T0);
+                pt = _mm512_set1_ps(p[t + 1]);
+                PV(b0, r1, 0); PV(b1, r1, 1); PV(b2, r1, 2); PV(b3, r1, 3);
+                PV(b4, r1, 4); PV(b5, r1, 5); PV(b6, r1, 6); PV(b7, r1, 7);
+            }
+#undef PV
+        }
+        float *o = acc + (size_t)(2 * g) * 128;
+        _mm512_storeu_ps(o, a0), _mm512_storeu_ps(o + 16, a1), _mm512_storeu_ps(o + 32, a2);
+        _mm512_storeu_ps(o + 48, a3), _mm512_storeu_ps(o + 64, a4), _mm512_storeu_ps(o + 80, a5);
+        _mm512_storeu_ps(o + 96, a6), _mm512_storeu_ps(o + 112, a7);
+        o += 128;
+        _mm512_storeu_ps(o, b0), _mm512_storeu_ps(o + 16, b1), _mm512_storeu_ps(o + 32, b2);
+        _mm512_storeu_ps(o + 48, b3), _mm512_storeu_ps(o + 64, b4), _mm512_storeu_ps(o + 80, b5);
+        _mm512_storeu_ps(o + 96, b6), _mm512_storeu_ps(o + 112, b7);
+    }
+}
+
 /* n f16 values to f32 (exact either way). */
 static AVX512F void f16_row_v(float *y, const gl_fp16 *x, int n)
 {
@@ -358,6 +406,10 @@ static AVX512F void f16_row_v(float *y, const gl_fp16 *x, int n)
 static bool use_avx512(void)
 {
     return false;
+}
+
+void ops_reset_simd(void)
+{
 }
 #endif
 
@@ -1264,6 +1316,11 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         const float *p = scores + qi * j->s_stride;
         float *o = j->out + (i0 + qi) * row + (int64_t)h * hd;
         memset(acc, 0, 64 * (size_t)hd * sizeof(float));
+#if OPS_X86
+        if (hd == 128 && use_avx512()) {
+            pv_f16_128_v(acc, j->v + head_off, j->kv_row, p, nk < np ? nk : np);
+        } else
+#endif
         for (int64_t t = 0; t < nk && t < np; t++) {
             att_prefetch(j, j->v + head_off, t, nk);
             kv_row_f32(j, j->v + (size_t)t * j->kv_row + head_off, vrow);

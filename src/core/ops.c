@@ -227,11 +227,19 @@ void ops_reset_simd(void)
     __atomic_store_n(&ops_simd, -1, __ATOMIC_RELAXED);
 }
 
+/* _mm512_reduce_add_ps in lanes16_sum's order, in registers. */
+static inline AVX512F float lanes16_sum_r(__m512 v)
+{
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));     /* b0 + b2, b1 + b3 */
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
 static AVX512F float lanes16_sum_v(__m512 v)
 {
-    float a[16];
-    _mm512_storeu_ps(a, v);
-    return lanes16_sum(a);
+    return lanes16_sum_r(v);
 }
 
 static AVX512F float dot_f16_tiny_v(const float *x, const float *y, int64_t n)
@@ -283,10 +291,74 @@ static inline AVX512F __m512 exp16_ggml(__m512 x)
     return _mm512_mask_mov_ps(e, nan, n);
 }
 
-/* x[i] = exp(x[i] - mx) over 16 values. */
-static AVX512F void exp16_sub(float *x, float mx)
+/* softmax_row_ggml with 16 lanes: the same maximum (NaNs skipped: max_ps
+ * returns its second operand, the running maximum, when x is NaN; the
+ * maximum of the rest does not depend on order), the same exps and their
+ * sum in the same order, the same products. */
+static AVX512F void softmax_row_ggml_v(float *x, int64_t n, float scale)
 {
-    _mm512_storeu_ps(x, exp16_ggml(_mm512_sub_ps(_mm512_loadu_ps(x), _mm512_set1_ps(mx))));
+    const int64_t n16 = n & ~(int64_t)15;
+    __m512 vmx = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n16; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        if (scale != 1.0f) {
+            v = _mm512_mul_ps(v, _mm512_set1_ps(scale));
+            _mm512_storeu_ps(x + i, v);
+        }
+        vmx = _mm512_max_ps(v, vmx);
+    }
+    float mx = _mm512_reduce_max_ps(vmx);
+    for (int64_t i = n16; i < n; i++) {
+        if (scale != 1.0f)
+            x[i] *= scale;
+        if (x[i] > mx)
+            mx = x[i];
+    }
+    double sum = 0.0;
+    const __m512 vm = _mm512_set1_ps(mx);
+    for (int64_t i = 0; i < n16; i += 16) {
+        const __m512 e = exp16_ggml(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(x + i, e);
+        sum += (double)lanes16_sum_r(e);
+    }
+    for (int64_t i = n16; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += (double)x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m512 vi = _mm512_set1_ps(inv);
+    int64_t k = 0;
+    for (; k < n16; k += 16)
+        _mm512_storeu_ps(x + k, _mm512_mul_ps(_mm512_loadu_ps(x + k), vi));
+    for (; k < n; k++)
+        x[k] *= inv;
+}
+
+/* x[i] = gl_round_fp16(x[i]): vcvtps2ph rounds to nearest even as
+ * gl_fp32_to_fp16 does (only a NaN's payload could differ). */
+static AVX512F void round_fp16_v(float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    for (; i < n; i++)
+        x[i] = gl_round_fp16(x[i]);
+}
+
+/* out[d] = lanes16_sum(acc[0][d], ..., acc[15][d]) for d < n (a multiple of
+ * 16): the sixteen lanes of each output are the sixteen rows, so the tree
+ * runs on whole registers. */
+static AVX512F void lanes16_rows_v(float *out, const float *acc, int64_t ld, int64_t n)
+{
+    for (int64_t d = 0; d < n; d += 16) {
+        __m512 a[8], b[4];
+        for (int i = 0; i < 8; i++)
+            a[i] = _mm512_add_ps(_mm512_loadu_ps(acc + i * ld + d), _mm512_loadu_ps(acc + (i + 8) * ld + d));
+        for (int i = 0; i < 4; i++)
+            b[i] = _mm512_add_ps(a[i], a[i + 4]);
+        _mm512_storeu_ps(out + d, _mm512_add_ps(_mm512_add_ps(b[0], b[2]), _mm512_add_ps(b[1], b[3])));
+    }
 }
 
 /* silu over whole blocks of 16: x / (1 + e^-x). */
@@ -310,16 +382,6 @@ static AVX512F void axpy_v(float *restrict a, const float *restrict v, float p, 
                                               _mm512_mul_ps(pv, _mm512_loadu_ps(v + d))));
     for (; d < n; d++)
         a[d] += p * v[d];
-}
-
-/* _mm512_reduce_add_ps in lanes16_sum's order, in registers. */
-static inline AVX512F float lanes16_sum_r(__m512 v)
-{
-    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));     /* b0 + b2, b1 + b3 */
-    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
 /* A decoded token's scores against nk f16 key rows (hd a multiple of 64):
@@ -392,6 +454,29 @@ static AVX512F void pv_f16_128_v(float *acc, const char *v, size_t stride, const
     }
 }
 
+/* tinyBLAS's P V for one query and head size 128: acc[l][d] = sum over
+ * keys t < nk with t % 16 == l, in order, of the rounded products
+ * p[t] * v[t][d]; each lane's 128 sums held in 8 registers while its keys
+ * pass, instead of all 16 x 128 going through memory for every key. */
+static AVX512F void pv_tiny_128_v(float *acc, const char *v, size_t stride, const float *p, int64_t nk)
+{
+    for (int l = 0; l < 16; l++) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int64_t t = l; t < nk; t += 16) {
+            const gl_fp16 *r = (const gl_fp16 *)(v + (size_t)t * stride);
+            const __m512 pt = _mm512_set1_ps(p[t]);
+#define PV(a, s) a = _mm512_add_ps(a, _mm512_mul_ps(pt, _mm512_cvtph_ps(_mm256_loadu_si256( \
+                                          (const __m256i *)(r + 16 * (s))))))
+            PV(a0, 0); PV(a1, 1); PV(a2, 2); PV(a3, 3); PV(a4, 4); PV(a5, 5); PV(a6, 6); PV(a7, 7);
+#undef PV
+        }
+        float *o = acc + (size_t)l * 128;
+        _mm512_storeu_ps(o, a0), _mm512_storeu_ps(o + 16, a1), _mm512_storeu_ps(o + 32, a2);
+        _mm512_storeu_ps(o + 48, a3), _mm512_storeu_ps(o + 64, a4), _mm512_storeu_ps(o + 80, a5);
+        _mm512_storeu_ps(o + 96, a6), _mm512_storeu_ps(o + 112, a7);
+    }
+}
+
 /* n f16 values to f32 (exact either way). */
 static AVX512F void f16_row_v(float *y, const gl_fp16 *x, int n)
 {
@@ -442,6 +527,12 @@ static inline float expf_ggml(float x)
  * x *= (float)(1 / sum). */
 static void softmax_row_ggml(float *x, int64_t n, float scale)
 {
+#if OPS_X86
+    if (use_avx512()) {
+        softmax_row_ggml_v(x, n, scale);
+        return;
+    }
+#endif
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; i++) {
         if (scale != 1.0f)
@@ -451,15 +542,9 @@ static void softmax_row_ggml(float *x, int64_t n, float scale)
     }
     double sum = 0.0;
     int64_t i = 0;
-    const bool v = use_avx512();
     for (; i + 16 <= n; i += 16) {
-#if OPS_X86
-        if (v)
-            exp16_sub(x + i, mx);
-        else
-#endif
-            for (int t = 0; t < 16; t++)
-                x[i + t] = expf_ggml(x[i + t] - mx);
+        for (int t = 0; t < 16; t++)
+            x[i + t] = expf_ggml(x[i + t] - mx);
         sum += (double)lanes16_sum(x + i);
     }
     for (; i < n; i++) {
@@ -1210,6 +1295,19 @@ static inline void att_prefetch(const struct att_job *j, const char *base, int64
     }
 }
 
+/* x[i] = gl_round_fp16(x[i]) over n values. */
+static void round_fp16(float *x, int64_t n)
+{
+#if OPS_X86
+    if (use_avx512()) {
+        round_fp16_v(x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        x[i] = gl_round_fp16(x[i]);
+}
+
 /* One f16 cache row (hd values) widened to f32. */
 static void kv_row_f32(const struct att_job *j, const char *src, float *dst)
 {
@@ -1251,8 +1349,8 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
     for (int64_t qi = 0; qi < nq; qi++) {
         const float *qr = j->q + (i0 + qi) * row + (int64_t)h * hd;
         float *qf = qw + qi * hd;
-        for (int d = 0; d < hd; d++)
-            qf[d] = gl_round_fp16(qr[d]);
+        memcpy(qf, qr, (size_t)hd * sizeof(float));
+        round_fp16(qf, hd);
     }
     /* Scores, one widened key row at a time for every query that sees it. */
 #if OPS_X86
@@ -1278,14 +1376,20 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         for (int64_t t = nk; t < nb; t++)
             s[t] = -INFINITY;
         softmax_row_ggml(s, nb, 1.0f);
-        for (int64_t t = 0; t < nk; t++)
-            s[t] = gl_round_fp16(s[t]);
+        round_fp16(s, nk);
     }
 
     const int64_t nk_max = j->pos0 + i1;
     if (tiny_pv) {
         /* one accumulator of 16 lanes per output: key t goes to lane t % 16 */
         memset(acc, 0, (size_t)nq * 16 * (size_t)hd * sizeof(float));
+#if OPS_X86
+        if (hd == 128 && use_avx512()) {
+            for (int64_t qi = 0; qi < nq; qi++)
+                pv_tiny_128_v(acc + qi * 16 * hd, j->v + head_off, j->kv_row, scores + qi * j->s_stride,
+                              j->pos0 + i0 + qi + 1);
+        } else
+#endif
         for (int64_t t = 0; t < nk_max; t++) {
             att_prefetch(j, j->v + head_off, t, nk_max);
             kv_row_f32(j, j->v + (size_t)t * j->kv_row + head_off, vrow);
@@ -1297,6 +1401,12 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         }
         for (int64_t qi = 0; qi < nq; qi++) {
             float *o = j->out + (i0 + qi) * row + (int64_t)h * hd;
+#if OPS_X86
+            if (hd % 16 == 0 && use_avx512()) {
+                lanes16_rows_v(o, acc + qi * 16 * hd, hd, hd);
+                continue;
+            }
+#endif
             for (int d = 0; d < hd; d++) {
                 float l[16];
                 for (int t = 0; t < 16; t++)

@@ -616,15 +616,15 @@ struct kact {
 };
 
 #define KGEMM_MT 16                 /* activation rows per tile */
-/* Bytes after each row of biased q6_K activations: rows nb * 256 bytes
+/* Bytes after each row of the tile's copied activations: rows nb * 256 bytes
  * apart would fall on the same L1 sets whenever nb is a multiple of 16
- * (4 KiB), and the tile's 16 rows would evict each other (measured: 30%
- * slower than not biasing at all). */
+ * (4 KiB), and the tile's 16 rows would evict each other (measured: q6_K
+ * 30% slower than reading the q8_K blocks directly). */
 #define KGEMM_YPAD 192
 
 size_t gl_gemm_panel_bytes(int n, int nr)
 {
-    /* decoded rows, per-quad activation terms, q6_K's biased activations */
+    /* decoded rows, per-quad activation terms, the aligned activation copy */
     return (size_t)(n / QK_K) * ((size_t)nr * sizeof(struct kblk) + KGEMM_MT / 4 * sizeof(struct kact) +
                                  (size_t)KGEMM_MT * QK_K) + (size_t)KGEMM_MT * KGEMM_YPAD;
 }
@@ -863,10 +863,12 @@ static inline __attribute__((always_inline)) AVX512 void krow4(
 }
 
 /* Blocking: a tile of KGEMM_MT activation rows x KGEMM_KB super-blocks
- * (19 KB) stays in L1 while every row of the panel passes over it; each
+ * (16 KB) stays in L1 while every row of the panel passes over it; each
  * output's sums still run through its super-blocks in order. (Zen 5, 48 KB
- * L1, one thread, q4_K 4096 x 4096 x 311: 16 x 4 229 GOP/s, 16 x 8 200,
- * 16 x 16 151, 16 x 2 211, 32 x 4 200, 8 x 8 235, 8 x 4 227.) */
+ * L1, one thread, q4_K 4096 x 4096 x 311, activations read from their
+ * q8_K blocks: 16 x 4 229 GOP/s, 16 x 8 200, 16 x 16 151, 16 x 2 211,
+ * 32 x 4 200, 8 x 8 235, 8 x 4 227; from the aligned copy: 16 x 4 254,
+ * 16 x 6 253, 16 x 8 229.) */
 #define KGEMM_KB 4
 #define KGEMM_NR 16                 /* rows per call at most (ops.c's MM_GEMM_ROWS) */
 
@@ -885,7 +887,7 @@ static inline __attribute__((always_inline)) AVX512 void kgemm(
     }
     struct kact *ka = (struct kact *)(p + (size_t)nr * (size_t)nb);  /* [KGEMM_MT/4][nb] */
     /* [KGEMM_MT][nb * QK_K + KGEMM_YPAD] */
-    uint8_t *ybias = (uint8_t *)(ka + (size_t)(KGEMM_MT / 4) * (size_t)nb);
+    uint8_t *yalign = (uint8_t *)(ka + (size_t)(KGEMM_MT / 4) * (size_t)nb);
     struct kacc st[KGEMM_MT][KGEMM_NR];
     for (int r0 = 0; r0 < nr; r0 += KGEMM_NR) {
         const int R = nr - r0 < KGEMM_NR ? nr - r0 : KGEMM_NR;
@@ -893,22 +895,20 @@ static inline __attribute__((always_inline)) AVX512 void kgemm(
             const int mt = m - i0 < KGEMM_MT ? m - i0 : KGEMM_MT;
             const block_q8_K *yb[KGEMM_MT];
             const uint8_t *yq[KGEMM_MT];
-            const size_t yqs = q6 ? QK_K : sizeof(block_q8_K);
+            const size_t yqs = QK_K;
             for (int i = 0; i < mt; i++) {
                 yb[i] = (const void *)((const char *)xq + (size_t)(i0 + i) * x_stride);
-                if (q6) {
-                    /* the activations + 128 as unsigned bytes, once per
-                     * tile instead of once per weight row */
-                    uint8_t *d = ybias + (size_t)i * ((size_t)nb * QK_K + KGEMM_YPAD);
-                    for (int b = 0; b < nb; b++)
-                        for (int k = 0; k < QK_K; k += 64)
-                            _mm512_store_si512(d + (size_t)b * QK_K + k,
-                                               _mm512_xor_si512(_mm512_loadu_si512(yb[i][b].qs + k),
-                                                                _mm512_set1_epi8((char)0x80)));
-                    yq[i] = d;
-                } else {
-                    yq[i] = (const uint8_t *)yb[i][0].qs;
-                }
+                /* the activations' values, 64-byte aligned (in a q8_K
+                 * block they start 4 bytes into a line, so every 64-byte
+                 * read would touch two), q6_K's + 128 as unsigned bytes:
+                 * once per tile instead of once per weight row */
+                uint8_t *d = yalign + (size_t)i * ((size_t)nb * QK_K + KGEMM_YPAD);
+                const __m512i flip = _mm512_set1_epi8(q6 ? (char)0x80 : 0);
+                for (int b = 0; b < nb; b++)
+                    for (int k = 0; k < QK_K; k += 64)
+                        _mm512_store_si512(d + (size_t)b * QK_K + k,
+                                           _mm512_xor_si512(_mm512_loadu_si512(yb[i][b].qs + k), flip));
+                yq[i] = d;
                 for (int r = 0; r < R; r++) {
                     st[i][r].acc = _mm256_setzero_ps();
                     st[i][r].am = _mm_setzero_ps();

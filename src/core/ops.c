@@ -389,14 +389,18 @@ static AVX512F void axpy_v(float *restrict a, const float *restrict v, float p, 
  * registers instead of through a row buffer; the same operations. (Fusing
  * the V side the same way measured slower: its accumulators live in memory
  * either way.) */
-static AVX512F void scores_f16_v(float *s, const char *k, size_t stride, int64_t nk, const float *q,
-                                 int hd, float scale)
+static AVX512F void scores_f16_v(float *s, const char *k, const char *v, size_t stride, int64_t nk,
+                                 const float *q, int hd, float scale)
 {
     for (int64_t t = 0; t < nk; t++) {
         const gl_fp16 *kr = (const gl_fp16 *)(k + (size_t)t * stride);
         if (t + ATT_PREFETCH_ROWS < nk)
-            for (int off = 0; off < hd * 2; off += 64)
+            for (int off = 0; off < hd * 2; off += 64) {
                 _mm_prefetch((const char *)kr + ATT_PREFETCH_ROWS * stride + off, _MM_HINT_T0);
+                /* the value rows too, into L2, in order: P V reads them
+                 * in 32 strided passes (pv_f16_128_v) */
+                _mm_prefetch(v + (size_t)(t + ATT_PREFETCH_ROWS) * stride + off, _MM_HINT_T1);
+            }
 #define KROW(i, u) _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + (i) + 16 * (u)))), \
                                 _mm512_loadu_ps(q + (i) + 16 * (u)))
         __m512 a0 = KROW(0, 0), a1 = KROW(0, 1), a2 = KROW(0, 2), a3 = KROW(0, 3);
@@ -1355,7 +1359,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
     /* Scores, one widened key row at a time for every query that sees it. */
 #if OPS_X86
     if (nq == 1 && !tiny_kq && hd % 64 == 0 && use_avx512()) {
-        scores_f16_v(scores, j->k + head_off, j->kv_row, j->pos0 + i1, qw, hd, j->scale);
+        scores_f16_v(scores, j->k + head_off, j->v + head_off, j->kv_row, j->pos0 + i1, qw, hd, j->scale);
     } else
 #endif
     for (int64_t t = 0; t < j->pos0 + i1; t++) {

@@ -44,7 +44,7 @@ ok $? "--synthetic llava-tiny -t 2 -n 8 --json exits 0"
 ok $? "the synthetic files are deleted afterwards"
 if [ -n "$PY" ]; then
     KEYS="load_s encode_s prefill_positions prefill_tok_s ttft_s decode_tok_s peak_rss_mb
-          read_bw_gbs decode_roofline prefill_roofline encode_roofline f32_peak_gflops
+          read_bw_gbs decode_roofline decode_roofline_kv prefill_roofline encode_roofline f32_peak_gflops
           int8_peak_gops sgemm_gflops threads kernels llm_bytes mmproj_bytes weight_bytes"
     conds=""
     for k in $KEYS; do conds="$conds|'$k' in j"; done
@@ -64,6 +64,7 @@ if [ -n "$PY" ]; then
         "5 < j['peak_rss_mb'] < 4096" \
         "j['read_bw_gbs'] > 0.1 and j['f32_peak_gflops'] > 0.1 and j['int8_peak_gops'] > 0.1 and j['sgemm_gflops'] > 0.1" \
         "all(0 < j[k] < 100 for k in ['decode_roofline', 'prefill_roofline', 'encode_roofline'])" \
+        "j['decode_roofline'] < j['decode_roofline_kv']" \
         "isinstance(j['kernels'], str) and j['kernels'] != ''" \
         "j['weight_bytes'] > 0 and j['llm_bytes'] > j['weight_bytes'] and j['mmproj_bytes'] > 0"
     ok $? "the figures are plausible"

@@ -9,6 +9,7 @@
  * measure the floors, so figures from noisy or different machines compare:
  *
  *   decode_roofline  = (weight bytes per token / read bandwidth) / time per token
+ *   decode_roofline_kv: the same with the KV cache bytes a token reads added
  *   prefill_roofline = (2 * matmul params * positions / peak) / prefill time,
  *                      peak = int8 peak for quantized weights, else f32 peak
  *   encode_roofline  = (vision tower + projector FLOPs / f32 peak) / encode time
@@ -501,7 +502,7 @@ struct result {
     double decode_s, decode_tok_s, decode_kv_mb;
     double peak_rss_mb, vm_hwm_mb;
     struct calib cal;
-    double decode_roofline, prefill_roofline, encode_roofline;
+    double decode_roofline, decode_roofline_kv, prefill_roofline, encode_roofline;
     double decode_floor_tok_s, prefill_floor_tok_s, encode_floor_s;
 };
 
@@ -599,6 +600,7 @@ static void print_json(const struct result *r)
     json_num("prefill_floor_tok_s", r->prefill_floor_tok_s);
     json_num("encode_floor_s", r->encode_floor_s);
     json_num("decode_roofline", r->decode_roofline);
+    json_num("decode_roofline_kv", r->decode_roofline_kv);
     json_num("prefill_roofline", r->prefill_roofline);
     if (isfinite(r->encode_roofline))
         printf("  \"encode_roofline\": %.6g\n}\n", r->encode_roofline);
@@ -665,6 +667,8 @@ static void print_table(const struct result *r)
     size_str(b, sizeof b, r->weight_bytes);
     snprintf(c, sizeof c, "%.2f tok/s (%s/token)", r->decode_floor_tok_s, b);
     row("decode", a, c, r->decode_roofline);
+    snprintf(c, sizeof c, "+ %.0f MB/token of KV cache", r->decode_kv_mb);
+    row(" + KV reads", "", c, r->decode_roofline_kv);
     snprintf(a, sizeof a, "%.0f MB", r->peak_rss_mb);
     row("peak RSS", a, "", NAN);
     if (!r->image_in_prompt && r->has_vision)
@@ -846,6 +850,8 @@ int main(int argc, char **argv)
     const double peak = (r.quantized ? r.cal.int8_peak_gops : r.cal.f32_peak_gflops) * 1e9;
     r.decode_floor_tok_s = r.cal.read_bw_gbs * 1e9 / (double)r.weight_bytes;
     r.decode_roofline = r.decode_tok_s / r.decode_floor_tok_s;
+    r.decode_roofline_kv = r.decode_tok_s * ((double)r.weight_bytes + r.decode_kv_mb * 1e6) /
+                           (r.cal.read_bw_gbs * 1e9);
     const double prefill_ideal_s = r.prefill_gflop * 1e9 / peak;
     r.prefill_floor_tok_s = r.prefill_positions / prefill_ideal_s;
     r.prefill_roofline = prefill_ideal_s / r.prefill_s;

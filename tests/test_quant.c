@@ -1010,7 +1010,8 @@ static void test_kernel_sets(void)
         is_str(gl_quant_kernels(), "avx2", "switched to avx2");
         ok(tr(GL_TYPE_Q4_K)->vec_dot != NULL && tr(GL_TYPE_Q8_K)->from_float != NULL,
            "avx2 set fills the traits");
-        ok(gl_quant_gemm(GL_TYPE_Q4_K) == NULL, "avx2 set has no batched products");
+        ok(gl_quant_gemm(GL_TYPE_Q4_K) && gl_quant_gemm(GL_TYPE_Q6_K) && !gl_quant_gemm(GL_TYPE_Q4_0),
+           "avx2 set: q4_K and q6_K batched products (only)");
         int r = gl_quant_set_kernels("avx512");
         if (r == 0 && vnni)
             ok(strcmp(gl_quant_kernels(), "avx512") == 0 && gl_quant_gemm(GL_TYPE_Q4_K) &&
@@ -1176,12 +1177,12 @@ static void test_simd_dots_set(const char *set)
 /* The batched products against the scalar dot product on the same bytes:
  * random and all-extreme weight rows and q8_K rows (arbitrary bsums too),
  * odd row and batch counts, every output bit for bit. */
-static void test_gemm(void)
+static void test_gemm_set(const char *set)
 {
     static const int types[] = { GL_TYPE_Q4_K, GL_TYPE_Q6_K };
     const int nt = (int)(sizeof types / sizeof types[0]);
-    if (gl_quant_set_kernels("avx512") != 0 || strcmp(gl_quant_kernels(), "avx512") != 0) {
-        tap_skip(nt, "this CPU has no AVX-512 VNNI batched products");
+    if (gl_quant_set_kernels(set) != 0 || strcmp(gl_quant_kernels(), set) != 0) {
+        tap_skip(nt, "this CPU has no %s batched products", set);
         gl_quant_set_kernels("scalar");
         return;
     }
@@ -1219,10 +1220,16 @@ static void test_gemm(void)
                                  r, i, ref, y[i * (NR + 3) + r]);
                 }
         }
-        ok(bad == 0 && nonzero > total / 2, "avx512 %s batched product: the scalar bits on %d outputs",
+        ok(bad == 0 && nonzero > total / 2, "%s %s batched product: the scalar bits on %d outputs", set,
            t->name, total);
         free(w), free(x), free(y), free(panel);
     }
+}
+
+static void test_gemm(void)
+{
+    test_gemm_set("avx2");
+    test_gemm_set("avx512");
 }
 
 static void test_simd_dots(void)

@@ -74,10 +74,11 @@ struct gl_type_traits {
 void gl_quant_init(void);
 /* Name of the kernel set in use ("scalar", "avx2", ...). */
 const char *gl_quant_kernels(void);
-/* Switch to a kernel set by name: "scalar", "avx2" (AVX2+FMA+F16C) or
- * "avx512" (AVX-512 with VNNI: 512-bit q4_K, the batched q4_K/q6_K prefill
- * kernel; picked by default where the CPU has it). Every set gives results
- * bit-identical to the scalar reference.
+/* Switch to a kernel set by name: "scalar", "avx2" (AVX2+FMA+F16C, with
+ * batched q4_K/q6_K products for prefill) or "avx512" (AVX-512 with VNNI:
+ * 512-bit q4_K/q6_K dot products and batched products; picked by default
+ * where the CPU has it). Every set gives results bit-identical to the
+ * scalar reference.
  * Returns 0, or -1 and changes nothing when the name is unknown or this CPU
  * cannot run the set. For tests and benchmarks: call it while no kernel runs. */
 int gl_quant_set_kernels(const char *name);

@@ -963,6 +963,188 @@ static AVX512 void q6_K_gemm(int n, int nr, int m, float *y, size_t ldy, const v
     kgemm(true, n, nr, m, y, ldy, w, w_stride, xq, x_stride, panel);
 }
 
+/* ------------------------------------------------------------------ AVX2 batched products */
+
+/* The same panels for CPUs without AVX-512: q4_K rows as unpack_q4_K
+ * leaves them; q6_K rows with the scale words filled one by one and the
+ * 128 * weight correction folded to the eight lanes of a 256-bit sum. */
+static AVX2 void unpack_q4_K_avx2(struct kblk *p, const block_q4_K *x, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int b = 0; b < nb; b++, p++) {
+        for (int j = 0; j < 4; j++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * j));
+            _mm256_store_si256((__m256i *)(p->q + 64 * j), _mm256_and_si256(bits, m4));
+            _mm256_store_si256((__m256i *)(p->q + 64 * j + 32),
+                               _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+        }
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, k4_scales_mins(x[b].scales));
+        for (int k = 0; k < 4; k++) {
+            _mm256_store_si256((__m256i *)p->s[k], _mm256_set1_epi16(sm[2 * k]));
+            _mm256_store_si256((__m256i *)(p->s[k] + 16), _mm256_set1_epi16(sm[2 * k + 1]));
+        }
+        for (int k = 0; k < 8; k++)
+            p->mins[k] = sm[8 + k];
+        p->d = h2f(x[b].d);
+        p->dmin = h2f(x[b].dmin);
+    }
+}
+
+static AVX2 void unpack_q6_K_avx2(struct kblk *p, const block_q6_K *x, int nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+    for (int b = 0; b < nb; b++, p++) {
+        for (int j = 0; j < 2; j++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * j));
+            __m256i u[4];
+            u[0] = _mm256_and_si256(l0, m4);
+            u[1] = _mm256_and_si256(l1, m4);
+            u[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+            u[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+            for (int k = 0; k < 4; k++) {
+                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4);
+                _mm256_store_si256((__m256i *)(p->q + 32 * (4 * j + k)),
+                                   _mm256_sub_epi8(_mm256_or_si256(u[k], h), _mm256_set1_epi8(32)));
+            }
+        }
+        /* values 64k+2t, 64k+2t+1 lie in sub-block 4k + t/8 */
+        for (int k = 0; k < 4; k++)
+            for (int t = 0; t < 32; t++)
+                p->s[k][t] = x[b].scales[4 * k + t / 8];
+        __m256i cw = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++)
+            cw = _mm256_add_epi32(cw, _mm256_madd_epi16(
+                                          _mm256_maddubs_epi16(_mm256_set1_epi8((char)0x80),
+                                                               _mm256_load_si256((const __m256i *)(p->q + 32 * c))),
+                                          _mm256_load_si256((const __m256i *)(p->s[c >> 1] + 16 * (c & 1)))));
+        _mm256_store_si256((__m256i *)p->cw, cw);
+        _mm256_store_si256((__m256i *)(p->cw + 8), _mm256_setzero_si256());
+        memset(p->mins, 0, sizeof p->mins);
+        p->d = h2f(x[b].d);
+        p->dmin = 0.0f;
+    }
+}
+
+/* One decoded row against one activation row (its values aligned at aq,
+ * QK_K bytes per super-block), super-blocks [b0, b1): the AVX2 dot
+ * product's lanes, integers and float steps. */
+static inline __attribute__((always_inline)) AVX2 void krow_avx2(
+    bool q6, const struct kblk *p, int b0, int b1, const block_q8_K *yb, const uint8_t *aq0,
+    struct kacc *st)
+{
+    __m256 acc = st->acc;
+    __m128 am = st->am;
+    for (int b = b0; b < b1; b++) {
+        const uint8_t *aq = aq0 + (size_t)b * QK_K;
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            const __m256i w = _mm256_load_si256((const __m256i *)(p[b].q + 32 * c));
+            const __m256i a = _mm256_load_si256((const __m256i *)(aq + 32 * c));
+            const __m256i pr = q6 ? _mm256_maddubs_epi16(a, w) : _mm256_maddubs_epi16(w, a);
+            const __m256i v = _mm256_madd_epi16(pr, _mm256_load_si256((const __m256i *)(p[b].s[c >> 1] + 16 * (c & 1))));
+            if (c & 1)
+                s1 = _mm256_add_epi32(s1, v);
+            else
+                s0 = _mm256_add_epi32(s0, v);
+        }
+        __m256i t = _mm256_add_epi32(s0, s1);
+        if (q6)
+            t = _mm256_sub_epi32(t, _mm256_load_si256((const __m256i *)p[b].cw));
+        const float yd = yb[b].d;
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(yd * p[b].d), acc);
+        if (!q6) {
+            const __m128i q8s = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)yb[b].bsums),
+                                               _mm_loadu_si128((const __m128i *)(yb[b].bsums + 8)));
+            const __m128i prod = _mm_madd_epi16(_mm_load_si128((const __m128i *)p[b].mins), q8s);
+            am = _mm_fmadd_ps(_mm_cvtepi32_ps(prod), _mm_set1_ps(-yd * p[b].dmin), am);
+        }
+    }
+    st->acc = acc;
+    st->am = am;
+}
+
+/* kgemm with 256-bit registers: the same panels, tiles and aligned
+ * activation copy; a weight row's super-block does not fit in the sixteen
+ * registers next to its scales, so every output re-reads it from L1. */
+static inline __attribute__((always_inline)) AVX2 void kgemm_avx2(
+    bool q6, int n, int nr, int m, float *y, size_t ldy, const void *w, size_t w_stride,
+    const void *xq, size_t x_stride, void *panel)
+{
+    const int nb = n / QK_K;
+    struct kblk *p = panel;
+    for (int r = 0; r < nr; r++) {
+        const void *row = (const char *)w + (size_t)r * w_stride;
+        if (q6)
+            unpack_q6_K_avx2(p + (size_t)r * (size_t)nb, row, nb);
+        else
+            unpack_q4_K_avx2(p + (size_t)r * (size_t)nb, row, nb);
+    }
+    /* kgemm's layout: the per-quad terms (unused here), then the copy */
+    uint8_t *yalign = (uint8_t *)((struct kact *)(p + (size_t)nr * (size_t)nb) + (size_t)(KGEMM_MT / 4) * (size_t)nb);
+    struct kacc st[KGEMM_MT][KGEMM_NR];
+    for (int r0 = 0; r0 < nr; r0 += KGEMM_NR) {
+        const int R = nr - r0 < KGEMM_NR ? nr - r0 : KGEMM_NR;
+        for (int i0 = 0; i0 < m; i0 += KGEMM_MT) {
+            const int mt = m - i0 < KGEMM_MT ? m - i0 : KGEMM_MT;
+            const block_q8_K *yb[KGEMM_MT];
+            const uint8_t *yq[KGEMM_MT];
+            const __m256i flip = _mm256_set1_epi8(q6 ? (char)0x80 : 0);
+            for (int i = 0; i < mt; i++) {
+                yb[i] = (const void *)((const char *)xq + (size_t)(i0 + i) * x_stride);
+                uint8_t *d = yalign + (size_t)i * ((size_t)nb * QK_K + KGEMM_YPAD);
+                for (int b = 0; b < nb; b++)
+                    for (int k = 0; k < QK_K; k += 32)
+                        _mm256_store_si256((__m256i *)(d + (size_t)b * QK_K + k),
+                                           _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(yb[i][b].qs + k)),
+                                                            flip));
+                yq[i] = d;
+                for (int r = 0; r < R; r++) {
+                    st[i][r].acc = _mm256_setzero_ps();
+                    st[i][r].am = _mm_setzero_ps();
+                }
+            }
+            for (int b0 = 0; b0 < nb; b0 += KGEMM_KB) {
+                const int b1 = nb - b0 < KGEMM_KB ? nb : b0 + KGEMM_KB;
+                for (int r = 0; r < R; r++) {
+                    const struct kblk *pr = p + (size_t)(r0 + r) * (size_t)nb;
+                    for (int i = 0; i < mt; i++)
+                        krow_avx2(q6, pr, b0, b1, yb[i], yq[i], &st[i][r]);
+                }
+            }
+            for (int i = 0; i < mt; i++) {
+                float *yi = y + (size_t)(i0 + i) * ldy + r0;
+                for (int r = 0; r < R; r++) {
+                    float v = hsum8(st[i][r].acc);
+                    if (!q6) {
+                        /* (am0 + am2) + (am1 + am3), as q4_K_vec_dot */
+                        __m128 am = st[i][r].am;
+                        am = _mm_add_ps(am, _mm_movehl_ps(am, am));
+                        am = _mm_add_ss(am, _mm_movehdup_ps(am));
+                        v += _mm_cvtss_f32(am);
+                    }
+                    yi[r] = v;
+                }
+            }
+        }
+    }
+}
+
+static AVX2 void q4_K_gemm_avx2(int n, int nr, int m, float *y, size_t ldy, const void *w,
+                                size_t w_stride, const void *xq, size_t x_stride, void *panel)
+{
+    kgemm_avx2(false, n, nr, m, y, ldy, w, w_stride, xq, x_stride, panel);
+}
+
+static AVX2 void q6_K_gemm_avx2(int n, int nr, int m, float *y, size_t ldy, const void *w,
+                                size_t w_stride, const void *xq, size_t x_stride, void *panel)
+{
+    kgemm_avx2(true, n, nr, m, y, ldy, w, w_stride, xq, x_stride, panel);
+}
+
 /* k4_scales_mins in vector registers: the same bytes, without moving
  * twelve bytes through general registers for every super-block. */
 static inline AVX512 __m128i k4_scales_mins_v(const uint8_t *q)
@@ -1097,6 +1279,8 @@ void gl_quant_x86_avx2(struct gl_quant_kernels *k)
     k->from_float[GL_TYPE_Q8_0] = q8_0_from_float;
     k->from_float[GL_TYPE_Q8_1] = q8_1_from_float;
     k->from_float[GL_TYPE_Q8_K] = q8_K_from_float;
+    k->gemm[GL_TYPE_Q4_K] = q4_K_gemm_avx2;
+    k->gemm[GL_TYPE_Q6_K] = q6_K_gemm_avx2;
 }
 
 #else /* not x86-64: no SIMD sets */

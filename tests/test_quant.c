@@ -989,15 +989,18 @@ static void test_hand_dots(void)
 static void test_kernel_sets(void)
 {
     const char *first = gl_quant_kernels();
-    ok(strcmp(first, "scalar") == 0 || strcmp(first, "avx2") == 0 || strcmp(first, "avx512") == 0,
+    ok(strcmp(first, "scalar") == 0 || strcmp(first, "avx2") == 0 || strcmp(first, "avx512") == 0 ||
+           strcmp(first, "neon") == 0,
        "kernel set in use is known (%s)", first);
     const bool avx2 = gl_quant_set_kernels("avx2") == 0;
     const bool vnni = gl_quant_set_kernels("avx512") == 0 && strcmp(gl_quant_kernels(), "avx512") == 0;
+    const bool neon = gl_quant_set_kernels("neon") == 0;
     const char *env = getenv("GLIMPSE_KERNELS");
-    if (env && (strcmp(env, "scalar") == 0 || strcmp(env, "avx2") == 0))
+    if (env && (strcmp(env, "scalar") == 0 || strcmp(env, "avx2") == 0 || (neon && strcmp(env, "neon") == 0)))
         is_str(first, env, "GLIMPSE_KERNELS=%s is obeyed", env);
     else
-        is_str(first, vnni ? "avx512" : avx2 ? "avx2" : "scalar", "the best set this CPU runs is the default");
+        is_str(first, vnni ? "avx512" : avx2 ? "avx2" : neon ? "neon" : "scalar",
+               "the best set this CPU runs is the default");
 
     is_int(gl_quant_set_kernels("no-such-set"), -1, "an unknown set is refused");
     is_int(gl_quant_set_kernels(NULL), -1, "a NULL set name is refused");
@@ -1023,6 +1026,12 @@ static void test_kernel_sets(void)
     } else {
         tap_skip(5, "this CPU has no AVX2+FMA+F16C");
     }
+    if (neon)
+        ok(gl_quant_set_kernels("neon") == 0 && strcmp(gl_quant_kernels(), "neon") == 0 &&
+               !gl_quant_gemm(GL_TYPE_Q4_K),
+           "neon set: q4_K/q6_K dot products, no batched products");
+    else
+        ok(gl_quant_set_kernels("neon") == -1, "neon refused on a CPU without it");
     gl_quant_set_kernels(first);
 }
 
@@ -1129,7 +1138,7 @@ static const int simd_dot_types[] = {
 static void test_simd_dots_set(const char *set)
 {
     if (gl_quant_set_kernels(set) != 0 || strcmp(gl_quant_kernels(), set) != 0) {
-        tap_skip(N_SIMD_DOT, "this CPU does not run the %s set", set);
+        tap_skip(1, "this CPU does not run the %s set (%d dot products not compared)", set, N_SIMD_DOT);
         gl_quant_set_kernels("scalar");
         return;
     }
@@ -1182,7 +1191,7 @@ static void test_gemm_set(const char *set)
     static const int types[] = { GL_TYPE_Q4_K, GL_TYPE_Q6_K };
     const int nt = (int)(sizeof types / sizeof types[0]);
     if (gl_quant_set_kernels(set) != 0 || strcmp(gl_quant_kernels(), set) != 0) {
-        tap_skip(nt, "this CPU has no %s batched products", set);
+        tap_skip(1, "this CPU has no %s batched products (%d formats not compared)", set, nt);
         gl_quant_set_kernels("scalar");
         return;
     }
@@ -1236,6 +1245,7 @@ static void test_simd_dots(void)
 {
     test_simd_dots_set("avx2");
     test_simd_dots_set("avx512");
+    test_simd_dots_set("neon");
 }
 
 /* A row of floats for the activation quantizers, in one of several styles:

@@ -70,7 +70,7 @@ struct gl_type_traits {
 };
 
 /* Pick the kernels for this CPU (idempotent, thread-safe; called by
- * gl_type_traits on first use). GLIMPSE_KERNELS=scalar|avx2|avx512 forces one. */
+ * gl_type_traits on first use). GLIMPSE_KERNELS=scalar|avx2|avx512|neon forces one. */
 void gl_quant_init(void);
 /* Name of the kernel set in use ("scalar", "avx2", ...). */
 const char *gl_quant_kernels(void);

@@ -84,7 +84,7 @@ static void usage(FILE *out)
         "                          the image left out to reach N\n"
         "  -n, --n-gen N           tokens to generate (default 32)\n"
         "  -c, --ctx-size N        context length (default: the model's, at most 4096)\n"
-        "      --kernels NAME      use this kernel set (scalar, avx2, avx512)\n"
+        "      --kernels NAME      use this kernel set (scalar, avx2, avx512, neon)\n"
         "      --json              print one JSON object instead of a table\n"
         "  -h, --help              show this help and exit\n"
         "  -V, --version           show the version and exit\n"

@@ -1271,9 +1271,10 @@ static void install_kernels(const struct gl_quant_kernels *k)
 }
 
 /* Switch to the named set; -1 when unknown or not runnable here. "avx512"
- * is the AVX2 dot products plus the AVX-512 VNNI batched products (prefill);
+ * is the AVX2 set with 512-bit q4_K/q6_K dot and batched products (VNNI);
  * on a CPU with AVX-512F but without VNNI it runs the AVX2 set and says so.
- * The reference's summation order is the same either way. */
+ * "neon" is AArch64's (dot-product extension). The reference's summation
+ * order is the same in every set. */
 static int select_kernels(const char *name)
 {
     if (strcmp(name, "scalar") == 0) {
@@ -1297,6 +1298,14 @@ static int select_kernels(const char *name)
         install_kernels(&k);
         return 0;
     }
+    if (strcmp(name, "neon") == 0 && gl_quant_neon_has()) {
+        struct gl_quant_kernels k;
+        memset(&k, 0, sizeof k);
+        gl_quant_neon(&k);
+        install_kernels(&k);
+        kernel_set = "neon";
+        return 0;
+    }
     return -1;
 }
 
@@ -1315,7 +1324,7 @@ static void quant_init_once(void)
     const char *want = getenv("GLIMPSE_KERNELS");
     if (want && select_kernels(want) == 0)
         return;
-    if (select_kernels("avx512") != 0 && select_kernels("avx2") != 0)
+    if (select_kernels("avx512") != 0 && select_kernels("avx2") != 0 && select_kernels("neon") != 0)
         select_kernels("scalar");
 }
 

@@ -195,6 +195,11 @@ struct gl_quant_kernels {
     gl_gemm_fn gemm[GL_TYPE_COUNT];
 };
 
+/* quant_neon.c: true on AArch64 CPUs with the dot-product extension; the
+ * "neon" set (q4_K and q6_K dot products, the rest scalar). */
+bool gl_quant_neon_has(void);
+void gl_quant_neon(struct gl_quant_kernels *k);
+
 /* quant_x86.c: true when this build has the AVX2+FMA+F16C kernels and the
  * CPU (and OS) can run them. */
 bool gl_quant_x86_has_avx2(void);

@@ -805,61 +805,88 @@ static inline __attribute__((always_inline)) AVX512 void krow(
  * to a register so that the per-output float steps run 16 lanes at a time:
  * the same operations per lane as krow. */
 static inline __attribute__((always_inline)) AVX512 void krow4(
-    bool q6, const struct kblk *p, int b0, int b1, const uint8_t *const *yq, size_t yqs,
+    int NW, bool q6, const struct kblk *const *pw, int b0, int b1, const uint8_t *const *yq, size_t yqs,
     const struct kact *ka, struct kacc *st, int sst)
 {
-    __m512 acc01 = _mm512_insertf32x8(_mm512_castps256_ps512(st[0].acc), st[sst].acc, 1);
-    __m512 acc23 = _mm512_insertf32x8(_mm512_castps256_ps512(st[2 * sst].acc), st[3 * sst].acc, 1);
-    __m512 am4 = _mm512_castps128_ps512(st[0].am);
-    am4 = _mm512_insertf32x4(am4, st[sst].am, 1);
-    am4 = _mm512_insertf32x4(am4, st[2 * sst].am, 2);
-    am4 = _mm512_insertf32x4(am4, st[3 * sst].am, 3);
+    /* NW (1 or 2) weight rows at once: each activation read serves both */
+    __m512 acc01[2], acc23[2], am4[2];
+#pragma GCC unroll 2
+    for (int r = 0; r < NW; r++) {
+        acc01[r] = _mm512_insertf32x8(_mm512_castps256_ps512(st[r].acc), st[sst + r].acc, 1);
+        acc23[r] = _mm512_insertf32x8(_mm512_castps256_ps512(st[2 * sst + r].acc), st[3 * sst + r].acc, 1);
+        am4[r] = _mm512_castps128_ps512(st[r].am);
+        am4[r] = _mm512_insertf32x4(am4[r], st[sst + r].am, 1);
+        am4[r] = _mm512_insertf32x4(am4[r], st[2 * sst + r].am, 2);
+        am4[r] = _mm512_insertf32x4(am4[r], st[3 * sst + r].am, 3);
+    }
     for (int b = b0; b < b1; b++) {
-        __m512i w[4], sc[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            w[k] = _mm512_load_si512(p[b].q + 64 * k);
-            sc[k] = _mm512_load_si512(p[b].s[k]);
-        }
-        const __m512i cw = q6 ? _mm512_load_si512(p[b].cw) : _mm512_setzero_si512();
-        __m512i t[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            const uint8_t *aq = yq[i] + (size_t)b * yqs;
-            __m512i s2[2] = { _mm512_setzero_si512(), _mm512_setzero_si512() };
+        __m512i w[2][4], sc[2][4];
+#pragma GCC unroll 2
+        for (int r = 0; r < NW; r++)
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                const __m512i ak = _mm512_loadu_si512(aq + 64 * k);
-                const __m512i pr = q6 ? _mm512_maddubs_epi16(ak, w[k]) : _mm512_maddubs_epi16(w[k], ak);
-                s2[k & 1] = _mm512_dpwssd_epi32(s2[k & 1], pr, sc[k]);
+                w[r][k] = _mm512_load_si512(pw[r][b].q + 64 * k);
+                sc[r][k] = _mm512_load_si512(pw[r][b].s[k]);
             }
-            t[i] = _mm512_add_epi32(s2[0], s2[1]);
-            if (q6)
-                t[i] = _mm512_sub_epi32(t[i], cw);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {           /* activation rows 2h, 2h+1 */
+            __m512i t[2][2];
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; i++) {
+                const uint8_t *aq = yq[2 * h + i] + (size_t)b * yqs;
+                __m512i s2[2][2];
+#pragma GCC unroll 2
+                for (int r = 0; r < NW; r++)
+                    s2[r][0] = s2[r][1] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) {
+                    const __m512i ak = _mm512_load_si512(aq + 64 * k);
+#pragma GCC unroll 2
+                    for (int r = 0; r < NW; r++) {
+                        const __m512i pr = q6 ? _mm512_maddubs_epi16(ak, w[r][k]) : _mm512_maddubs_epi16(w[r][k], ak);
+                        s2[r][k & 1] = _mm512_dpwssd_epi32(s2[r][k & 1], pr, sc[r][k]);
+                    }
+                }
+#pragma GCC unroll 2
+                for (int r = 0; r < NW; r++) {
+                    t[r][i] = _mm512_add_epi32(s2[r][0], s2[r][1]);
+                    if (q6)
+                        t[r][i] = _mm512_sub_epi32(t[r][i], _mm512_load_si512(pw[r][b].cw));
+                }
+            }
+#pragma GCC unroll 2
+            for (int r = 0; r < NW; r++) {
+                /* [lanes 0-7 + 8-15 of row 2h | the same of row 2h+1] */
+                const __m512i f = _mm512_add_epi32(_mm512_shuffle_i64x2(t[r][0], t[r][1], 0x44),
+                                                   _mm512_shuffle_i64x2(t[r][0], t[r][1], 0xee));
+                const __m512 dd = _mm512_mul_ps(ka[b].yd2[h], _mm512_set1_ps(pw[r][b].d));
+                if (h == 0)
+                    acc01[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(f), dd, acc01[r]);
+                else
+                    acc23[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(f), dd, acc23[r]);
+            }
         }
-        /* [lanes 0-7 + 8-15 of row 0 | the same of row 1] */
-        const __m512i f01 = _mm512_add_epi32(_mm512_shuffle_i64x2(t[0], t[1], 0x44),
-                                             _mm512_shuffle_i64x2(t[0], t[1], 0xee));
-        const __m512i f23 = _mm512_add_epi32(_mm512_shuffle_i64x2(t[2], t[3], 0x44),
-                                             _mm512_shuffle_i64x2(t[2], t[3], 0xee));
-        const __m512 pd = _mm512_set1_ps(p[b].d);
-        acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(f01), _mm512_mul_ps(ka[b].yd2[0], pd), acc01);
-        acc23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(f23), _mm512_mul_ps(ka[b].yd2[1], pd), acc23);
         if (!q6) {
-            const __m512i mins = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)p[b].mins));
-            const __m512i prod = _mm512_madd_epi16(mins, ka[b].q8s4);
-            am4 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(prod),
-                                  _mm512_mul_ps(ka[b].nyd4, _mm512_set1_ps(p[b].dmin)), am4);
+#pragma GCC unroll 2
+            for (int r = 0; r < NW; r++) {
+                const __m512i mins = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)pw[r][b].mins));
+                const __m512i prod = _mm512_madd_epi16(mins, ka[b].q8s4);
+                am4[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(prod),
+                                         _mm512_mul_ps(ka[b].nyd4, _mm512_set1_ps(pw[r][b].dmin)), am4[r]);
+            }
         }
     }
-    st[0].acc = _mm512_castps512_ps256(acc01);
-    st[sst].acc = _mm512_extractf32x8_ps(acc01, 1);
-    st[2 * sst].acc = _mm512_castps512_ps256(acc23);
-    st[3 * sst].acc = _mm512_extractf32x8_ps(acc23, 1);
-    st[0].am = _mm512_castps512_ps128(am4);
-    st[sst].am = _mm512_extractf32x4_ps(am4, 1);
-    st[2 * sst].am = _mm512_extractf32x4_ps(am4, 2);
-    st[3 * sst].am = _mm512_extractf32x4_ps(am4, 3);
+#pragma GCC unroll 2
+    for (int r = 0; r < NW; r++) {
+        st[r].acc = _mm512_castps512_ps256(acc01[r]);
+        st[sst + r].acc = _mm512_extractf32x8_ps(acc01[r], 1);
+        st[2 * sst + r].acc = _mm512_castps512_ps256(acc23[r]);
+        st[3 * sst + r].acc = _mm512_extractf32x8_ps(acc23[r], 1);
+        st[r].am = _mm512_castps512_ps128(am4[r]);
+        st[sst + r].am = _mm512_extractf32x4_ps(am4[r], 1);
+        st[2 * sst + r].am = _mm512_extractf32x4_ps(am4[r], 2);
+        st[3 * sst + r].am = _mm512_extractf32x4_ps(am4[r], 3);
+    }
 }
 
 /* Blocking: a tile of KGEMM_MT activation rows x KGEMM_KB super-blocks
@@ -932,14 +959,23 @@ static inline __attribute__((always_inline)) AVX512 void kgemm(
                 }
             for (int b0 = 0; b0 < nb; b0 += KGEMM_KB) {
                 const int b1 = nb - b0 < KGEMM_KB ? nb : b0 + KGEMM_KB;
-                for (int r = 0; r < R; r++) {
-                    const struct kblk *pr = p + (size_t)(r0 + r) * (size_t)nb;
+                for (int r = 0; r < R; r += 2) {
+                    const struct kblk *pr[2] = { p + (size_t)(r0 + r) * (size_t)nb,
+                                                 p + (size_t)(r0 + r + 1) * (size_t)nb };
                     int i = 0;
-                    for (; i + 4 <= mt; i += 4)
-                        krow4(q6, pr, b0, b1, yq + i, yqs, ka + (size_t)(i / 4) * (size_t)nb, &st[i][r],
-                              KGEMM_NR);
-                    for (; i < mt; i++)
-                        krow(1, q6, pr, b0, b1, yb + i, yq + i, yqs, &st[i][r], KGEMM_NR);
+                    for (; i + 4 <= mt; i += 4) {
+                        if (r + 1 < R)
+                            krow4(2, q6, pr, b0, b1, yq + i, yqs, ka + (size_t)(i / 4) * (size_t)nb,
+                                  &st[i][r], KGEMM_NR);
+                        else
+                            krow4(1, q6, pr, b0, b1, yq + i, yqs, ka + (size_t)(i / 4) * (size_t)nb,
+                                  &st[i][r], KGEMM_NR);
+                    }
+                    for (; i < mt; i++) {
+                        krow(1, q6, pr[0], b0, b1, yb + i, yq + i, yqs, &st[i][r], KGEMM_NR);
+                        if (r + 1 < R)
+                            krow(1, q6, pr[1], b0, b1, yb + i, yq + i, yqs, &st[i][r + 1], KGEMM_NR);
+                    }
                 }
             }
             for (int i = 0; i < mt; i++) {

@@ -17,20 +17,28 @@
  *                       ggml_vec_dot_f32's order and ggml's softmax; table
  *                       GELUs. Bit for bit llama.cpp's projector output
  *                       for all three reference images.
- *   CLIP_MODE_LLAVA     products in f32: each weight is dequantized to f32 a
- *                       tile of rows at a time into a small per-thread buffer
- *                       and multiplied with OpenBLAS sgemm. The tile is reused
- *                       by all 577 activation rows, so converting costs well
- *                       under 1% of the product, and no f32 copy of the model
- *                       (1.2 GB for ViT-L) is ever kept.
+ *   CLIP_MODE_LLAVA     products in f32. With AVX-512, gemm_f32.c's packed
+ *                       kernel: the activations are packed once per product
+ *                       (once for Q, K and V together), each weight is
+ *                       converted to f32 one cache block at a time while it
+ *                       is packed, so no f32 copy of the model (1.2 GB for
+ *                       ViT-L) is ever kept; attention runs per head in row
+ *                       blocks that stay in L2 (scores, softmax, P.V).
+ *                       Without AVX-512: each weight is dequantized a tile of
+ *                       rows at a time into a per-thread buffer and
+ *                       multiplied with OpenBLAS sgemm, attention with sgemm
+ *                       too. Either way every element is summed in one
+ *                       order whatever the thread count.
  */
 #include "config.h"
 
 #include "glimpse/clip.h"
 #include "glimpse/ops.h"
 #include "glimpse/quant.h"
+#include "gemm_f32.h"
 #include "util.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -58,6 +66,7 @@ struct clip_layer {
  * (patches + CLS), P = patches, K = 3 * patch^2, E = projector hidden width. */
 struct clip_state {
     bool ready;
+    bool fast;                  /* this encode's LLAVA products run on gemm_f32.c */
     float *x;                   /* [N][D] residual stream */
     float *h;                   /* [N][D] normalised input of a sub-layer; attention output */
     float *q, *k, *v;           /* [N][D] (q is reused for sub-layer outputs) */
@@ -65,8 +74,12 @@ struct clip_state {
     float *cols;                /* [P][K] im2col of the image */
     float *mid;                 /* [P][E] projector hidden */
     float *scores;              /* [n_slots][attn_slot] attention buffers, one per thread */
-    float *wtile;               /* [n_slots][wtile_floats] f32 weight tiles (LLAVA mode) */
+    float *wtile;               /* [n_slots][wtile_floats] f32 weight tiles (LLAVA, sgemm) */
     size_t wtile_floats;
+    int n_wtile;                /* per-thread weight tiles allocated */
+    float *gbuf;                /* [n_slots][gl_gemm_thread_floats] (LLAVA, packed kernel) */
+    float *apack;               /* [apack_floats] packed activations (LLAVA, packed kernel) */
+    size_t apack_floats;
     int n_slots;                /* per-thread buffers allocated */
     struct gl_scratch scratch;  /* for ops_matmul */
 };
@@ -509,6 +522,8 @@ static void state_free(struct clip_state *st)
     gl_afree(st->mid);
     gl_afree(st->scores);
     gl_afree(st->wtile);
+    gl_afree(st->gbuf);
+    gl_afree(st->apack);
     gl_scratch_free(&st->scratch);
     memset(st, 0, sizeof *st);
 }
@@ -553,14 +568,37 @@ static int64_t wtile_rows(int64_t n_in)
     return r < 16 ? 16 : r > 256 ? 256 : r / 16 * 16;
 }
 
+/* Query rows per block of the packed-kernel attention: the block's scores
+ * (112 x 577 floats) and their packed copy stay in L2 with K and V. */
+#define ATTN_ROWS (8 * GL_GEMM_MR)
+
 /* Floats of one thread's attention buffer: an N x N score matrix and one
- * head's V transposed (dh x N). */
+ * head's V transposed (dh x N) for sgemm and the compat mode; for the packed
+ * kernel K and V of a head packed, a block's scores and their packing. */
 static size_t attn_slot(const clip_model *m)
 {
-    return (size_t)m->n_pos * (size_t)m->n_pos + (size_t)m->d_head * (size_t)m->n_pos;
+    const int64_t N = m->n_pos, dh = m->d_head, R = ATTN_ROWS < N ? ATTN_ROWS : N;
+    size_t plain = (size_t)N * (size_t)N + (size_t)dh * (size_t)N;
+    size_t packed = gl_gemm_b_floats(N, dh) + gl_gemm_b_floats(dh, N) + (size_t)(R * N) +
+                    gl_gemm_a_floats(R, N > dh ? N : dh);
+    packed += 64;                                /* room to align the parts */
+    /* Whole cache lines, so every thread's slot starts 64-byte aligned. */
+    return ((plain > packed ? plain : packed) + 15) / 16 * 16;
 }
 
-static int state_ready(clip_model *m, int n_threads, char **err)
+/* Activations packed for the fast kernel: the widest input of any product. */
+static size_t apack_floats(const clip_model *m)
+{
+    int64_t k = m->hp.n_embd;
+    const int64_t ks[] = {m->hp.n_ff, m->n_mid, m->patch_k};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        k = ks[i] > k ? ks[i] : k;
+    return gl_gemm_a_floats(m->n_pos, k);
+}
+
+/* need_wtile: the sgemm path of LLAVA mode runs; need_apack: the packed one. */
+static int state_ready(clip_model *m, int n_threads, bool need_wtile, bool need_apack,
+                       char **err)
 {
     struct clip_state *st = &m->st;
     const size_t N = (size_t)m->n_pos, D = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff;
@@ -590,13 +628,27 @@ static int state_ready(clip_model *m, int n_threads, char **err)
     }
     if (st->n_slots < n_threads) {
         gl_afree(st->scores);
-        gl_afree(st->wtile);
+        gl_afree(st->gbuf);
         st->n_slots = 0;
         st->scores = alloc_floats(attn_slot(m), (size_t)n_threads, &oom);
-        st->wtile = alloc_floats(st->wtile_floats, (size_t)n_threads, &oom);
+        st->gbuf = alloc_floats(gl_gemm_thread_floats(), (size_t)n_threads, &oom);
         if (oom)
             goto fail;
         st->n_slots = n_threads;
+    }
+    /* The sgemm tiles (4 MB a thread) and the packed activations (10 MB
+     * for ViT-L) only exist for the path that uses them. */
+    if (need_wtile && st->n_wtile < n_threads) {
+        gl_afree(st->wtile);
+        st->n_wtile = 0;
+        if (!(st->wtile = alloc_floats(st->wtile_floats, (size_t)n_threads, &oom)))
+            goto fail;
+        st->n_wtile = n_threads;
+    }
+    if (need_apack && !st->apack) {
+        st->apack_floats = apack_floats(m);
+        if (!(st->apack = alloc_floats(st->apack_floats, 1, &oom)))
+            goto fail;
     }
     return 0;
 fail:
@@ -651,10 +703,33 @@ static void f32mm_worker(void *vctx, int ith, int nth)
     }
 }
 
+/* Packed-kernel path: x[rows][n_in] packed into st->apack once, then any
+ * number of products with it. */
+static void fast_pack(clip_model *m, gl_pool *pool, const float *x, int64_t rows, int64_t n_in)
+{
+    assert(gl_gemm_a_floats(rows, n_in) <= m->st.apack_floats);
+    gl_gemm_pack_a_pool(pool, m->st.apack, x, (size_t)n_in, rows, n_in);
+}
+
+/* y[rows][n_out] = packed x @ W^T + bias, the bias added to the finished sum
+ * (as after sgemm). */
+static void fast_run(clip_model *m, gl_pool *pool, float *y, int64_t rows,
+                     const struct gl_weight *w, const float *bias)
+{
+    struct gl_gemm_b b = {.data = w->data, .type = w->type, .stride = w->row_bytes};
+    gl_gemm_run(pool, m->st.gbuf, y, (size_t)w->n_out, m->st.apack, rows, w->n_in, &b, w->n_out,
+                bias);
+}
+
 /* y[rows][n_out] = x[rows][n_in] @ W^T (+ bias), in the mode's numerics. */
 static int matmul(clip_model *m, gl_pool *pool, enum clip_mode mode, float *y, const float *x,
                   int64_t rows, const struct gl_weight *w, const float *bias, char **err)
 {
+    if (mode == CLIP_MODE_LLAVA && m->st.fast) {
+        fast_pack(m, pool, x, rows, w->n_in);
+        fast_run(m, pool, y, rows, w, bias);
+        return 0;
+    }
     if (mode == CLIP_MODE_LLAMACPP) {
         if (ops_matmul(pool, &m->st.scratch, y, x, rows, w) < 0)
             return gl_err(err, "%s: out of memory in a matrix product", gguf_path(m->f));
@@ -698,6 +773,7 @@ struct attn {
     float *scores;              /* [nth][slot]: [N][N] scores, then [dh][N] V^T */
     size_t slot;
     bool ggml;                  /* the reference's order of operations */
+    bool fast;                  /* gemm_f32.c's packed kernel (LLAVA mode) */
     int n_pos, n_embd, d_head, n_head;
     atomic_int next;
 };
@@ -725,6 +801,36 @@ static void attn_head_ggml(struct attn *c, float *s, int h)
                 ops_dot_f32_ggml(vt + (size_t)d * N, s + (size_t)i * N, N);
 }
 
+/* One head with the packed kernel, ATTN_ROWS query rows at a time: the
+ * block's scores, their softmax and P.V stay in L2. s is the thread's slot. */
+static void attn_head_fast(struct attn *c, float *s, int h)
+{
+    const int64_t N = c->n_pos, D = c->n_embd, dh = c->d_head;
+    const int64_t R = ATTN_ROWS < N ? ATTN_ROWS : N;
+    float *kp = s;                                          /* K_h packed as B: [N][dh]^T */
+    float *vp = kp + (gl_gemm_b_floats(N, dh) + 15) / 16 * 16;  /* V_h packed as B: [N][dh] */
+    float *sc = vp + (gl_gemm_b_floats(dh, N) + 15) / 16 * 16;  /* [R][N] scores */
+    float *ap = sc + (R * N + 15) / 16 * 16;                /* a block of Q or of scores, packed */
+    const struct gl_gemm_b kb = {
+        .data = c->k + h * dh, .type = GL_TYPE_F32, .stride = (size_t)D * sizeof(float),
+    };
+    const struct gl_gemm_b vb = {
+        .data = c->v + h * dh, .type = GL_TYPE_F32, .k_major = true,
+        .stride = (size_t)D * sizeof(float),
+    };
+    gl_gemm_pack_b(kp, &kb, N, dh);
+    gl_gemm_pack_b(vp, &vb, dh, N);
+    for (int64_t r0 = 0; r0 < N; r0 += R) {
+        int64_t rb = N - r0 < R ? N - r0 : R;
+        /* S[rb][N] = Qh[rows] @ Kh^T, softmax by row, Oh[rows] = S @ Vh */
+        gl_gemm_pack_a(ap, c->q + r0 * D + h * dh, (size_t)D, rb, dh);
+        gl_gemm_packed(sc, (size_t)N, ap, kp, rb, N, dh, NULL);
+        gl_gemm_softmax(sc, rb, N, (size_t)N);
+        gl_gemm_pack_a(ap, sc, (size_t)N, rb, N);
+        gl_gemm_packed(c->out + r0 * D + h * dh, (size_t)D, ap, vp, rb, dh, N, NULL);
+    }
+}
+
 static void attn_worker(void *vctx, int ith, int nth)
 {
     struct attn *c = vctx;
@@ -737,6 +843,10 @@ static void attn_worker(void *vctx, int ith, int nth)
             break;
         if (c->ggml) {
             attn_head_ggml(c, s, h);
+            continue;
+        }
+        if (c->fast) {
+            attn_head_fast(c, s, h);
             continue;
         }
         /* S[N][N] = Qh[N][dh] @ Kh[N][dh]^T */
@@ -752,7 +862,10 @@ static void attn_worker(void *vctx, int ith, int nth)
 /* ---------------------------------------------------------------- encode */
 
 /* Element-wise work over rows, split across the pool. */
-enum rowop { ROW_QUICK_GELU, ROW_QUICK_GELU_TAB, ROW_GELU_TANH, ROW_GELU_TANH_TAB, ROW_GELU_ERF };
+enum rowop {
+    ROW_QUICK_GELU, ROW_QUICK_GELU_VEC, ROW_QUICK_GELU_TAB, ROW_GELU_TANH, ROW_GELU_TANH_TAB,
+    ROW_GELU_ERF,
+};
 
 struct rows_ctx {
     float *x;
@@ -767,6 +880,7 @@ static void rows_body(void *vctx, int64_t begin, int64_t end)
     int64_t cnt = (end - begin) * c->n;
     switch (c->op) {
     case ROW_QUICK_GELU: ops_quick_gelu(p, cnt); break;
+    case ROW_QUICK_GELU_VEC: gl_gemm_quick_gelu(p, cnt); break;
     case ROW_QUICK_GELU_TAB: ops_quick_gelu_f16tab(p, cnt); break;
     case ROW_GELU_TANH: ops_gelu_tanh(p, cnt); break;
     case ROW_GELU_TANH_TAB: ops_gelu_tanh_f16tab(p, cnt); break;
@@ -838,10 +952,17 @@ static int block(clip_model *m, gl_pool *pool, enum clip_mode mode, const struct
 
     /* Attention. */
     ops_layernorm(st->h, st->x, ly->ln1_w, ly->ln1_b, N, D, eps);
-    if (matmul(m, pool, mode, st->q, st->h, N, &ly->q, ly->q_b, err) < 0 ||
-        matmul(m, pool, mode, st->k, st->h, N, &ly->k, ly->k_b, err) < 0 ||
-        matmul(m, pool, mode, st->v, st->h, N, &ly->v, ly->v_b, err) < 0)
+    if (mode == CLIP_MODE_LLAVA && st->fast) {
+        /* Q, K and V share one packing of their input. */
+        fast_pack(m, pool, st->h, N, D);
+        fast_run(m, pool, st->q, N, &ly->q, ly->q_b);
+        fast_run(m, pool, st->k, N, &ly->k, ly->k_b);
+        fast_run(m, pool, st->v, N, &ly->v, ly->v_b);
+    } else if (matmul(m, pool, mode, st->q, st->h, N, &ly->q, ly->q_b, err) < 0 ||
+               matmul(m, pool, mode, st->k, st->h, N, &ly->k, ly->k_b, err) < 0 ||
+               matmul(m, pool, mode, st->v, st->h, N, &ly->v, ly->v_b, err) < 0) {
         return -1;
+    }
     /* Both CLIP and ggml's graph scale Q (not the scores). */
     const float scale = 1.0f / sqrtf((float)m->d_head);
     for (int64_t i = 0; i < N * D; i++)
@@ -849,6 +970,7 @@ static int block(clip_model *m, gl_pool *pool, enum clip_mode mode, const struct
     struct attn a = {
         .out = st->h, .q = st->q, .k = st->k, .v = st->v, .scores = st->scores,
         .slot = attn_slot(m), .ggml = mode == CLIP_MODE_LLAMACPP,
+        .fast = mode == CLIP_MODE_LLAVA && st->fast,
         .n_pos = (int)N, .n_embd = (int)D, .d_head = m->d_head, .n_head = m->hp.n_head,
     };
     atomic_init(&a.next, 0);
@@ -865,7 +987,7 @@ static int block(clip_model *m, gl_pool *pool, enum clip_mode mode, const struct
     if (mode == CLIP_MODE_LLAMACPP)
         act = m->hp.use_gelu ? ROW_GELU_TANH_TAB : ROW_QUICK_GELU_TAB;
     else    /* HF's hidden_act "gelu" (what use_gelu records) is the erf form. */
-        act = m->hp.use_gelu ? ROW_GELU_ERF : ROW_QUICK_GELU;
+        act = m->hp.use_gelu ? ROW_GELU_ERF : st->fast ? ROW_QUICK_GELU_VEC : ROW_QUICK_GELU;
     rows_apply(pool, st->ff, N, F, act);
     if (matmul(m, pool, mode, st->q, st->ff, N, &ly->fc2, ly->fc2_b, err) < 0)
         return -1;
@@ -882,9 +1004,11 @@ int clip_encode(clip_model *m, gl_pool *pool, const float *chw, const struct cli
     enum clip_mode mode = opts->mode;
     if (mode != CLIP_MODE_LLAVA && mode != CLIP_MODE_LLAMACPP)
         return gl_err(err, "clip_encode: unknown mode %d", (int)mode);
-    if (state_ready(m, gl_pool_size(pool), err) < 0)
-        return -1;
     struct clip_state *st = &m->st;
+    bool fast = mode == CLIP_MODE_LLAVA && gl_gemm_fast();
+    if (state_ready(m, gl_pool_size(pool), mode == CLIP_MODE_LLAVA && !fast, fast, err) < 0)
+        return -1;
+    st->fast = fast;
     const int64_t N = m->n_pos, D = m->hp.n_embd;
 
     /* llama.cpp runs one block fewer than the file holds (FORMAT.md 5). */

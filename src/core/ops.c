@@ -569,7 +569,7 @@ void ops_softmax_ggml(float *x, int64_t m, int64_t n, float scale)
 /* ---------------------------------------------------------------- matmul */
 
 #define MM_WROWS 16                 /* weight rows per tile of the vec_dot kernel (at least) */
-#define MM_TASK_BYTES (256u << 10)  /* weight bytes x activation rows per task, aimed at */
+#define MM_TASK_BYTES (1u << 20)    /* weight bytes x activation rows per task, aimed at */
 #define MM_XROWS 32                 /* activation rows per tile */
 #define MM_BLAS_MIN_M 32            /* from this batch size on, F32/F16/BF16 go to sgemm */
 #define MM_WTILE_BYTES (4u << 20)   /* f32 weight tile per thread on the converting sgemm path */
@@ -612,9 +612,10 @@ static void mm_convert_rows(void *arg, int64_t b, int64_t e)
  * streams every weight from memory once; each core's prefetches run a few
  * KiB ahead of the row it sums (quant_x86.c), so with small tasks that
  * alternate between the threads a core keeps fetching its neighbour's rows
- * and restarting its own stream: 16-row tasks read q4_K at 37-39 GB/s on
- * the test machine (2 threads), 128-row ones at 46-48. Tasks of about
- * MM_TASK_BYTES, at least 4 per thread for balance, in steps of MM_WROWS.
+ * and restarting its own stream. q4_K from memory on the test machine,
+ * 2 threads, read bandwidth 51 GB/s: 16-row tasks 37-39 GB/s, 256 KiB ones
+ * 48.5, 512 KiB 50.4, 1 MiB 51.7. Tasks of about MM_TASK_BYTES, at least 4
+ * per thread for balance, in steps of MM_WROWS.
  * Each output is one vec_dot call whatever the tiling. */
 static int64_t mm_task_rows(const struct gl_weight *w, int64_t m, int nth)
 {

@@ -121,6 +121,39 @@ int main(void)
     ok(fabs(f1 - 0.9) < 0.015, "temperature 0.5 sharpens the distribution");
     gl_sampler_free(s);
 
+    /* Non-finite logits: never chosen; the finite ones beside them still
+     * make the choice (one bad row of the output matrix spoils only its own
+     * token); with none finite, top-1 is -inf (chat.c's error). */
+    float nanfirst[6] = {NAN, 1.0f, 4.0f, INFINITY, 2.0f, -INFINITY};
+    s = mk(0, 40, 0.95f, 0.05f, 1, 1, 6);
+    is_int(gl_sampler_sample(s, nanfirst, &t1, &t2), 2, "greedy skips NaN (even at id 0) and +inf");
+    ok(t1 == 4.0f && t2 == 2.0f, "top-1/top-2 are the best finite logits (%g, %g)", t1, t2);
+    gl_sampler_free(s);
+    for (int k = 0; k <= 3; k += 3) {
+        /* top-k on (heap) and off (whole vocabulary), all filters open */
+        s = mk(1.0f, k, 1, 0, 1, 99, 6);
+        int seen[6] = {0};
+        for (int i = 0; i < 4000; i++) {
+            int id = gl_sampler_sample(s, nanfirst, NULL, NULL);
+            if (id >= 0 && id < 6)
+                seen[id]++;
+        }
+        ok(!seen[0] && !seen[3] && !seen[5] && seen[1] && seen[2] && seen[4],
+           "top-k %d, temp 1: only the finite tokens are drawn (%d %d %d %d %d %d)", k, seen[0], seen[1],
+           seen[2], seen[3], seen[4], seen[5]);
+        gl_sampler_free(s);
+    }
+    float allbad[4] = {NAN, NAN, INFINITY, -INFINITY};
+    for (int g = 0; g < 2; g++) {
+        s = mk(g ? 0.0f : 0.8f, 40, 0.95f, 0.05f, 1.1f, 5, 4);
+        gl_sampler_accept(s, 1);
+        t1 = 0;
+        int id = gl_sampler_sample(s, allbad, &t1, NULL);
+        ok(t1 == -INFINITY && id >= 0 && id < 4, "%s, no finite logit: top-1 is -inf (id %d in range)",
+           g ? "greedy" : "temp 0.8", id);
+        gl_sampler_free(s);
+    }
+
     /* bad parameters */
     struct gl_sampler_params p = gl_sampler_default_params();
     char *err = NULL;

@@ -657,7 +657,18 @@ static int generate(gl_chat *c, struct chat_turn *t, double t_ask, const struct 
             t->pub.stop = GL_STOP_CANCEL;
             break;
         }
-        int32_t id = gl_sampler_sample(c->smp, c->logits, NULL, NULL);
+        float top1;
+        int32_t id = gl_sampler_sample(c->smp, c->logits, &top1, NULL);
+        if (!isfinite(top1)) {
+            /* Not one finite logit (the sampler skips NaN and infinities
+             * and leaves top1 at -inf): the hidden state itself is broken,
+             * which only bad weights or a broken kernel do. An answer made
+             * of token 0 would hide that; say so instead. */
+            t->pub.stop = GL_STOP_ERROR;
+            rc = gl_err(err, "the model produced non-finite logits at position %d (corrupt weights?)",
+                        llama_state_pos(c->st) - 1);
+            break;
+        }
         if (id == tok_eos(v)) {
             t->pub.stop = GL_STOP_EOS;
             break;
@@ -1078,19 +1089,76 @@ int gl_chat_ask(gl_chat *c, const char *text, const struct gl_callbacks *cb, cha
     sync_pub(t);
     c->n_turns++;
 
+    const int pos0 = llama_state_pos(c->st);
+    const int32_t unfed0 = c->unfed;
     int r = run_turn(c, t, t_ask, true, cb, err);
-    if (r == 0 || (r == -1 && t->out.n > 0)) {
+    if (r == 0) {
         c->n_pending = 0;
-        if (r)
-            t->pub.stop = GL_STOP_ERROR;
-        return r;
+        return 0;
     }
-    /* nothing was answered: the conversation is as before (images stay attached) */
+    /* An error or a stop before the answer began: the conversation is as
+     * before (chat.h), even when part of an answer was streamed before the
+     * error - a front end drops what it showed, and its turns must stay in
+     * step with ours. The images stay attached. */
+    cut(c, pos0);
+    c->unfed = unfed0;
     c->n_turns--;
     turn_free(t);
     if (r == -2)
         return gl_err(err, "stopped before the answer began"), -2;
     return -1;
+}
+
+/* A turn's answer, moved aside while a new one is made. */
+struct answer_save {
+    char *answer;
+    size_t answer_len, answer_cap;
+    struct tok_ids out;
+    double *token_ms;
+    size_t token_ms_cap;
+    struct gl_turn pub;
+    int32_t unfed;
+};
+
+static void answer_move_out(gl_chat *c, struct chat_turn *t, struct answer_save *sv)
+{
+    *sv = (struct answer_save){
+        .answer = t->answer, .answer_len = t->answer_len, .answer_cap = t->answer_cap,
+        .out = t->out, .token_ms = t->token_ms, .token_ms_cap = t->token_ms_cap,
+        .pub = t->pub, .unfed = c->unfed,
+    };
+    t->answer = NULL;
+    t->answer_len = t->answer_cap = 0;
+    t->out = (struct tok_ids){0};
+    t->token_ms = NULL;
+    t->token_ms_cap = 0;
+    answer_reset(t);
+}
+
+static void answer_save_free(struct answer_save *sv)
+{
+    free(sv->answer);
+    tok_ids_free(&sv->out);
+    free(sv->token_ms);
+}
+
+/* Put the old answer back after a failed regeneration. The cache no longer
+ * holds it: it is rebuilt from the turns before the next use. */
+static void answer_move_back(gl_chat *c, struct chat_turn *t, struct answer_save *sv)
+{
+    free(t->answer);
+    tok_ids_free(&t->out);
+    free(t->token_ms);
+    t->answer = sv->answer;
+    t->answer_len = sv->answer_len;
+    t->answer_cap = sv->answer_cap;
+    t->out = sv->out;
+    t->token_ms = sv->token_ms;
+    t->token_ms_cap = sv->token_ms_cap;
+    t->pub = sv->pub;
+    c->unfed = sv->unfed;
+    c->stale = true;
+    sync_pub(t);
 }
 
 int gl_chat_regenerate(gl_chat *c, const struct gl_callbacks *cb, char **err)
@@ -1103,9 +1171,13 @@ int gl_chat_regenerate(gl_chat *c, const struct gl_callbacks *cb, char **err)
         return -1;
     struct chat_turn *t = &c->turns[c->n_turns - 1];
     /* Back to the end of the question: re-run only its last position for the
-     * logits (a question ending in image rows is fed whole again). */
+     * logits (a question ending in image rows is fed whole again). On an
+     * error, or a stop before the new answer began, the old answer stays
+     * (as front ends show it). */
     int q_end = t->pub.pos_start + positions_of(c, &t->prompt);
     bool last_is_text = t->prompt.n > 0 && t->prompt.ids[t->prompt.n - 1] != GL_PROMPT_IMAGE;
+    struct answer_save sv;
+    answer_move_out(c, t, &sv);
     c->unfed = -1;
     if (c->next_seed_set)
         t->pub.seed = c->next_seed;
@@ -1113,23 +1185,21 @@ int gl_chat_regenerate(gl_chat *c, const struct gl_callbacks *cb, char **err)
         t->pub.seed = c->seed_fixed ? turn_seed(c, c->n_turns - 1) : mix64(t->pub.seed);
     c->next_seed_set = false;
     t->pub.sampling = c->p.sampling;
-    answer_reset(t);
+    int r;
     if (last_is_text) {
         cut(c, q_end - 1);
         int32_t last = t->prompt.ids[t->prompt.n - 1];
-        int r = feed(c, &last, 1, NULL, cb, err);
-        if (r) {
-            c->stale = true; /* the question is no longer complete in the cache */
-            sync_pub(t);
-            return r;
-        }
-        return run_turn(c, t, t_ask, false, cb, err);
+        r = feed(c, &last, 1, NULL, cb, err);
+        if (r == 0)
+            r = run_turn(c, t, t_ask, false, cb, err);
+    } else {
+        cut(c, t->pub.pos_start);
+        r = run_turn(c, t, t_ask, true, cb, err);
     }
-    cut(c, t->pub.pos_start);
-    c->unfed = -1;
-    int r = run_turn(c, t, t_ask, true, cb, err);
-    if (r == -2)
-        c->stale = true;
+    if (r < 0)
+        answer_move_back(c, t, &sv);
+    else
+        answer_save_free(&sv);
     return r;
 }
 

@@ -167,12 +167,23 @@ int32_t gl_sampler_sample(gl_sampler *s, const float *logits, float *top1, float
         }
     }
 
-    /* The best two, for greedy and for the caller's margin. */
+    /* The best two, for greedy and for the caller's margin. Only finite
+     * logits count, here and in the candidates below. A NaN or an infinity
+     * says nothing usable about its token (NaN compares false with
+     * everything; +inf - inf is NaN in the softmax), while the finite
+     * logits beside it are still a valid distribution: each logit is its
+     * own row of the output matrix times the same hidden state, so one bad
+     * row spoils only its own token. When the hidden state itself is bad,
+     * no logit is finite: b1 stays -inf, which the caller reads as an
+     * error (the id returned then means nothing). NaN and -inf fail the
+     * first test for free; only +inf needs its own. */
     int32_t best = 0;
     float b1 = -INFINITY, b2 = -INFINITY;
     for (int i = 0; i < n; i++) {
         float v = l[i];
         if (v > b1) {
+            if (v == INFINITY)
+                continue;
             b2 = b1;
             b1 = v;
             best = i;
@@ -194,6 +205,8 @@ int32_t gl_sampler_sample(gl_sampler *s, const float *logits, float *top1, float
     if (k < n) {
         for (int i = 0; i < n; i++) {
             struct cand c = {i, l[i]};
+            if (!isfinite(c.logit))
+                continue;
             if (nc < k) {
                 int j = nc++;   /* sift up: heap root is the worst kept */
                 while (j > 0 && cand_desc(&c, &s->cand[(j - 1) / 2]) > 0) {
@@ -220,7 +233,8 @@ int32_t gl_sampler_sample(gl_sampler *s, const float *logits, float *top1, float
         }
     } else {
         for (int i = 0; i < n; i++)
-            s->cand[nc++] = (struct cand){i, l[i]};
+            if (isfinite(l[i]))
+                s->cand[nc++] = (struct cand){i, l[i]};
     }
     qsort(s->cand, (size_t)nc, sizeof *s->cand, cand_desc);
 

@@ -132,9 +132,33 @@ struct run {
     const struct cli_opts *o;
     struct bar bar;
     bool interrupted;
+    int signal;                 /* the first of SIGINT, SIGTERM, SIGHUP that came */
+    bool out_closed;            /* stdout went away (EPIPE): the answer is stopped */
     bool at_line_start;         /* stdout */
     struct gl_event *done;      /* the last event of the awaited request */
 };
+
+/* Standard output cannot be written (EPIPE: the reader of a pipe is gone;
+ * SIGPIPE is ignored so that --save still runs): stop generating for
+ * nobody, and end as after an error. */
+static void stdout_failed(struct run *r)
+{
+    if (r->out_closed)
+        return;
+    r->out_closed = true;
+    bar_clear(&r->bar);
+    fprintf(stderr, "glimpse: cannot write the answer: %s\n", strerror(errno));
+    gl_worker_cancel(r->w);
+}
+
+/* 0 while nothing stopped the run; else its exit status: 128 + the signal
+ * (130 for Ctrl-C), or 1 when standard output went away. */
+static int stopped_status(const struct run *r)
+{
+    if (r->interrupted)
+        return 128 + r->signal;
+    return r->out_closed ? EXIT_RUNTIME : 0;
+}
 
 /* Wait for request seq's last event, printing pieces on the way. Returns the
  * last event (caller frees) or NULL if the worker went away. */
@@ -151,9 +175,10 @@ static struct gl_event *await(struct run *r, uint64_t seq)
                 bar_draw(&r->bar, ev->stage, ev->fraction);
             } else if (ev->type == GL_EVENT_PIECE) {
                 bar_clear(&r->bar);
-                if (!r->o->json && ev->len) {
+                if (!r->o->json && ev->len && !r->out_closed) {
                     fwrite(ev->text, 1, ev->len, stdout);
-                    fflush(stdout);
+                    if (fflush(stdout) != 0)
+                        stdout_failed(r);
                     r->at_line_start = ev->text[ev->len - 1] == '\n';
                 }
             } else if (ev->type == GL_EVENT_NOTICE) {
@@ -172,16 +197,21 @@ static struct gl_event *await(struct run *r, uint64_t seq)
             return NULL;
         if (pf[1].revents & POLLIN) {
             int sigs[16];
-            sigpipe_read(sigs, 16);
+            size_t k = sigpipe_read(sigs, 16);
+            if (k == 0)
+                continue;
             if (!r->interrupted) {
+                /* Stop what runs; the caller ends after it (with --save,
+                 * what was answered is saved). */
                 r->interrupted = true;
+                r->signal = sigs[0];
                 gl_worker_cancel(r->w);
             } else {
-                /* a second Ctrl-C: leave now */
+                /* a second signal: leave now */
                 bar_clear(&r->bar);
                 fputc('\n', stdout);
                 fflush(stdout);
-                _exit(EXIT_INTERRUPTED);
+                _exit(128 + r->signal);
             }
         }
     }
@@ -205,8 +235,12 @@ static void verbose_report(const struct gl_event *ev, double load_ms, double enc
     fprintf(stderr, "context:              %d of %d positions\n", ev->ctx.used, ev->ctx.n_ctx);
 }
 
-/* Read all of stdin into a malloc'd string (a trailing newline is dropped). */
-static char *read_stdin(void)
+/* Read all of stdin into a malloc'd string (a trailing newline is dropped).
+ * Waits in poll() beside the signal pipe: the handlers restart reads
+ * (SA_RESTART), so a blocking read would swallow a Ctrl-C or a SIGTERM
+ * while a prompt is awaited. NULL on a read error, out of memory or a
+ * signal (r->interrupted is then set). */
+static char *read_stdin(struct run *r)
 {
     size_t n = 0, cap = 4096;
     char *s = malloc(cap);
@@ -222,10 +256,37 @@ static char *read_stdin(void)
             s = p;
             cap *= 2;
         }
-        size_t r = fread(s + n, 1, cap - n - 1, stdin);
-        n += r;
-        if (r == 0)
+        struct pollfd pf[2] = {
+            {.fd = STDIN_FILENO, .events = POLLIN},
+            {.fd = sigpipe_fd(), .events = POLLIN},
+        };
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            free(s);
+            return NULL;
+        }
+        if (pf[1].revents & POLLIN) {
+            int sigs[16];
+            if (sigpipe_read(sigs, 16) > 0) {
+                r->interrupted = true;
+                r->signal = sigs[0];
+                free(s);
+                return NULL;
+            }
+        }
+        if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+            continue;           /* (POLLNVAL: stdin closed; read says EBADF) */
+        ssize_t k = read(STDIN_FILENO, s + n, cap - n - 1);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k < 0) {
+            free(s);
+            return NULL;
+        }
+        if (k == 0)
             break;
+        n += (size_t)k;
     }
     s[n] = 0;
     while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
@@ -390,6 +451,12 @@ int cli_generate(const struct cli_opts *o)
         goto fail_event;
     gl_event_free(ev);
     loaded = true;
+    /* A signal while the model loaded (which cannot be interrupted):
+     * nothing more is asked. */
+    if (stopped_status(&r)) {
+        rc = stopped_status(&r);
+        goto out;
+    }
 
     for (int i = 0; i < o->n_images; i++) {
         double te = gl_now();
@@ -398,6 +465,10 @@ int cli_generate(const struct cli_opts *o)
             goto fail_event;
         encode_ms += (gl_now() - te) * 1e3;
         gl_event_free(ev);
+        if (stopped_status(&r)) {
+            rc = stopped_status(&r);
+            goto out;
+        }
     }
     if (dumping) {
         struct dump_req dr = {o};
@@ -411,8 +482,11 @@ int cli_generate(const struct cli_opts *o)
         const char *text = o->prompts[ti];
         if (strcmp(text, "-") == 0) {
             free(stdin_text);
-            if (!(stdin_text = read_stdin())) {
-                fprintf(stderr, "glimpse: could not read the prompt from standard input\n");
+            if (!(stdin_text = read_stdin(&r))) {
+                if (stopped_status(&r))
+                    rc = stopped_status(&r);
+                else
+                    fprintf(stderr, "glimpse: could not read the prompt from standard input\n");
                 goto out;
             }
             text = stdin_text;
@@ -422,9 +496,9 @@ int cli_generate(const struct cli_opts *o)
             goto out;
         if (ev->type == GL_EVENT_CANCELLED) {
             gl_event_free(ev);
-            if (!o->json)
+            if (!o->json && !r.out_closed)
                 fputc('\n', stdout);
-            rc = EXIT_INTERRUPTED;
+            rc = stopped_status(&r) ? stopped_status(&r) : EXIT_INTERRUPTED;
             goto out;
         }
         if (ev->type != GL_EVENT_TURN_DONE)
@@ -464,8 +538,10 @@ int cli_generate(const struct cli_opts *o)
             verbose_report(done, ti == 0 ? load_ms : 0, ti == 0 ? encode_ms : 0);
         bool stopped = done->stop == GL_STOP_CANCEL;
         gl_event_free(done);
-        if (stopped || r.interrupted) {
-            rc = EXIT_INTERRUPTED;
+        if (fflush(stdout) != 0 || ferror(stdout))
+            stdout_failed(&r);
+        if (stopped_status(&r) || stopped) {
+            rc = stopped_status(&r) ? stopped_status(&r) : EXIT_INTERRUPTED;
             goto out;
         }
     }
@@ -473,10 +549,16 @@ int cli_generate(const struct cli_opts *o)
     goto out;
 
 fail_event:
-    if (ev && ev->type == GL_EVENT_CANCELLED)
-        rc = EXIT_INTERRUPTED;
-    else
+    if (ev && ev->type == GL_EVENT_CANCELLED) {
+        rc = stopped_status(&r) ? stopped_status(&r) : EXIT_INTERRUPTED;
+    } else {
+        /* after a partial answer (an error mid-answer), end its line */
+        if (!o->json && !r.at_line_start && !r.out_closed)
+            fputc('\n', stdout);
+        fflush(stdout);
         fprintf(stderr, "glimpse: %s\n", ev && ev->len ? ev->text : "the worker stopped unexpectedly");
+        rc = EXIT_RUNTIME;
+    }
     gl_event_free(ev);
 out:
     /* saved even after an error or Ctrl-C: what was answered is kept */

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,8 +18,10 @@
 #include "replay.h"
 #include "config_file.h"
 #include "models.h"
+#include "sigbus.h"
 #include "glimpse/quant.h"
 #include "ui/preview.h"
+#include "ui/screen.h"
 #include "ui/tui.h"
 
 static void usage(FILE *out)
@@ -43,6 +46,8 @@ static void usage(FILE *out)
         "                          download; its answers are noise) about a sample picture\n"
         "      --preview MODE      the chat's image pane: auto (default), sixel, blocks, ascii\n"
         "                          or none\n"
+        "      --show IMAGE        draw IMAGE as the image pane would (--preview MODE,\n"
+        "                          --cols N columns) and exit\n"
         "  -h, --help              show this help and exit\n"
         "  -V, --version           show the version and exit\n"
         "\n"
@@ -87,7 +92,8 @@ static void usage(FILE *out)
         "  -q, --quiet             no progress output\n"
         "  -v, --verbose           print timings after each answer\n"
         "\n"
-        "Exit status: 0 done, 1 runtime error, 2 usage error, 130 interrupted.\n"
+        "Exit status: 0 done, 1 runtime error, 2 usage error, 3 --verify found a difference,\n"
+        "130 interrupted (Ctrl-C), 128+N ended by signal N.\n"
         "See glimpse(1) for details.\n");
 }
 
@@ -127,6 +133,21 @@ static bool parse_float(const char *opt, const char *s, double lo, double hi, fl
 }
 
 static int cli_list_models(void);
+
+/* A standard descriptor closed by the caller (glimpse <&- or >&-) would be
+ * taken by the next file opened - a model, the worker's event pipe, a
+ * session being written - which stdin reads or the answer would then hit.
+ * Hold each with /dev/null opened read-only: reads see an end of file and
+ * writes still fail (EBADF), as on the closed descriptor. */
+static void std_fds_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int n = open("/dev/null", O_RDONLY);
+            if (n >= 0 && n != fd)
+                close(n);       /* fd was taken meanwhile: nothing to hold */
+        }
+}
 
 int main(int argc, char **argv)
 {
@@ -190,6 +211,8 @@ int main(int argc, char **argv)
     char *err = NULL;
     long lv;
     int c;
+
+    std_fds_open();
 
     /* The config file sets defaults; the command line wins. */
     static struct gl_config cfg;
@@ -402,6 +425,17 @@ int main(int argc, char **argv)
         o.tmpl = GL_TMPL_RAW;
     if (!o.seed_set)
         o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+    /* Every mode but --show and the lists maps model files (--inspect,
+     * --verify, the dumps, -p, the chat): a file cut or replaced under us
+     * is reported as such (sigbus.h), the chat's terminal given back first
+     * - the same restore as its crash handler; a no-op until the chat's
+     * screen is up. */
+    if (sigbus_install()) {
+        fprintf(stderr, "glimpse: cannot set up signal handling\n");
+        return EXIT_RUNTIME;
+    }
+    sigbus_set_cleanup(screen_emergency_restore);
 
     if (show)
         return preview_show(show, preview_mode, show_cols, o.no_exif);

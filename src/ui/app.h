@@ -123,7 +123,7 @@ struct tui {
     char hint[160];             /* a passing word in the status line */
     double hint_until;
 
-    const char *banner;         /* --demo: pinned above the transcript */
+    const char *banner;         /* --demo: the transcript's first entry */
 
     bool dirty;                 /* the screen needs drawing */
     bool doc_reset;             /* the conversation was cleared: the next save starts a new document */

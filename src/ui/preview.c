@@ -20,6 +20,7 @@
 #include <locale.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -497,6 +498,19 @@ static bool tmux_passthrough_on(int timeout_ms)
            strcmp(out, "2") == 0;
 }
 
+/* Block the signals that end or stop a process (SIGINT, SIGTERM, SIGHUP,
+ * SIGQUIT, SIGTSTP); *prev gets the mask to put back. */
+static void hold_signals(sigset_t *hold, sigset_t *prev)
+{
+    sigemptyset(hold);
+    sigaddset(hold, SIGINT);
+    sigaddset(hold, SIGTERM);
+    sigaddset(hold, SIGHUP);
+    sigaddset(hold, SIGQUIT);
+    sigaddset(hold, SIGTSTP);
+    pthread_sigmask(SIG_BLOCK, hold, prev);
+}
+
 int preview_probe(int in_fd, int out_fd, int timeout_ms, struct preview_caps *caps)
 {
     caps_from_env(caps);
@@ -523,6 +537,11 @@ int preview_probe(int in_fd, int out_fd, int timeout_ms, struct preview_caps *ca
 
     struct termios saved, raw;
     if (timeout_ms > 0 && tcgetattr(in_fd, &saved) == 0) {
+        /* A signal while the terminal is raw would leave it raw (no echo)
+         * for the shell: hold the ones that end or stop the process until
+         * it is restored - at most the timeout. */
+        sigset_t hold, prev;
+        hold_signals(&hold, &prev);
         raw = saved;
         /* No echo, no line editing, no signals: the replies must neither show
          * nor wait for a newline, and Ctrl-C must not leave the tty raw. */
@@ -546,6 +565,7 @@ int preview_probe(int in_fd, int out_fd, int timeout_ms, struct preview_caps *ca
                 tcflush(in_fd, TCIFLUSH);   /* whatever came, or comes late */
             tcsetattr(in_fd, TCSANOW, &saved);
         }
+        pthread_sigmask(SIG_SETMASK, &prev, NULL);
     }
 
     if (!caps->cell_w && caps->win_w && caps->win_h && ws.ws_col && ws.ws_row &&
@@ -1310,9 +1330,17 @@ int preview_show(const char *path, enum preview_mode mode, int cols, bool no_exi
         fprintf(stderr, "glimpse: %s: %s\n", path, err ? err : "cannot draw the preview");
         goto done;
     }
-    if (write_all(STDOUT_FILENO, fr.data, fr.len) != 0) {
-        if (errno != EPIPE)
-            fprintf(stderr, "glimpse: cannot write the preview: %s\n", strerror(errno));
+    /* Ctrl-C in the middle of a sixel sequence would leave the terminal
+     * inside it, swallowing what the shell prints next: the frame goes out
+     * whole, then a pending signal acts. */
+    sigset_t hold, prev;
+    hold_signals(&hold, &prev);
+    int wr = write_all(STDOUT_FILENO, fr.data, fr.len);
+    int wr_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    if (wr != 0) {
+        if (wr_errno != EPIPE)
+            fprintf(stderr, "glimpse: cannot write the preview: %s\n", strerror(wr_errno));
         goto done;
     }
     status = 0;

@@ -48,7 +48,6 @@ struct screen {
     attr_t style[N_STYLES];
     int H, W;
     /* layout */
-    int banner_y;               /* -1: none */
     bool pane_on, pane_left;
     int pane_y, pane_x, pane_h, pane_w;
     int tr_y, tr_x, tr_h, tr_w;
@@ -137,7 +136,6 @@ int screen_start(struct tui *t, char **err)
 {
     struct screen *s = &the_screen;
     memset(s, 0, sizeof *s);
-    s->banner_y = -1;
     s->unicode = t->caps.utf8;
     if (tcgetattr(STDIN_FILENO, &saved_tio) == 0)
         saved_ok = 1;
@@ -406,12 +404,10 @@ static void layout(struct tui *t)
     s->in_h = in_rows < 1 ? 1 : in_rows > in_max ? in_max : in_rows;
     s->in_y = H - s->in_h;
     s->st_y = s->in_y - 1;
-    int top = 0;
-    s->banner_y = -1;
-    if (t->banner && H >= 8) {
-        s->banner_y = 0;
-        top = 1;
-    }
+    /* The demo's banner is the transcript's first entry, not a pinned row:
+     * it is long (how to get a real model) and wraps there, while the
+     * status line keeps saying "random weights". */
+    const int top = 0;
     int avail = s->st_y - top;
     int old_w = s->pane_w, old_h = s->pane_h;
     bool old_on = s->pane_on;
@@ -780,14 +776,6 @@ void screen_render(struct tui *t)
         move(0, 0);
         refresh();
         return;
-    }
-    if (s->banner_y >= 0) {
-        attron(s->style[ST_BANNER]);
-        mvhline(s->banner_y, 0, ' ', s->W);
-        int used;
-        size_t n = text_fit(t->banner, strlen(t->banner), s->W - 2, &used);
-        mvaddnstr(s->banner_y, 1, t->banner, (int)n);
-        attroff(s->style[ST_BANNER]);
     }
     if (s->pane_on) {
         update_frame(t);

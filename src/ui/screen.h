@@ -4,11 +4,10 @@
  * curses' own output, and the terminal's modes (raw keys, bracketed paste,
  * mouse wheel) with their restoration on every way out.
  *
- * Layout (top to bottom): the demo banner (pinned, --demo only), the image
- * pane (on the left instead when the terminal is wide: at least 90 columns
- * and 2.6 times wider than the room is tall), the transcript, the status
- * line, the input line (1 row, growing up to a third of the screen for a
- * long or multi-line question).
+ * Layout (top to bottom): the image pane (on the left instead when the
+ * terminal is wide: at least 90 columns and 2.6 times wider than the room
+ * is tall), the transcript, the status line, the input line (1 row,
+ * growing up to a third of the screen for a long or multi-line question).
  */
 #ifndef GLIMPSE_UI_SCREEN_H
 #define GLIMPSE_UI_SCREEN_H

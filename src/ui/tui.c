@@ -53,18 +53,23 @@ static int signals_install(void)
 {
     if (sigpipe_install(loop_signals, sizeof loop_signals / sizeof *loop_signals))
         return -1;
-#if !defined(__SANITIZE_ADDRESS__)
-    /* A crash still gives the terminal back (the sanitizers report their own). */
+    /* A crash, or a SIGQUIT asking for a core dump (Ctrl-\ is a key in raw
+     * mode, so it comes from kill), still gives the terminal back. Not
+     * SIGBUS: a model file cut under us is src/sigbus.c's, which main.c
+     * installs with screen_emergency_restore as its cleanup (the same
+     * restore, then "model file changed on disk" and status 1). */
     struct sigaction fa = {0};
     fa.sa_handler = on_fatal;
     sigemptyset(&fa.sa_mask);
     fa.sa_flags = SA_RESETHAND;
-    int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    static const int fatal[] = {
+#if !defined(__SANITIZE_ADDRESS__)
+        SIGSEGV, SIGFPE, SIGILL, SIGABRT,   /* AddressSanitizer reports these itself */
+#endif
+        SIGQUIT,
+    };
     for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
         sigaction(fatal[i], &fa, NULL);
-#else
-    (void)on_fatal;
-#endif
     return 0;
 }
 

@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pty.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1017,7 +1018,7 @@ struct fake_term {
     int piece;                  /* bytes per write, 0 = all at once */
     int piece_ms;
     bool silent;
-    volatile bool stop;         /* the probe has returned */
+    atomic_bool stop;           /* the probe has returned */
     char got[1024];             /* what the probe sent */
     size_t ngot;
     pthread_t th;

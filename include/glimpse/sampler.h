@@ -43,7 +43,9 @@ void gl_sampler_reset(gl_sampler *s, uint64_t seed);
 void gl_sampler_accept(gl_sampler *s, int32_t id);
 /* Pick a token from n_vocab logits (not modified). Also returns, when the
  * pointers are non-NULL, the top-1 and top-2 logits after the penalty
- * (the margin tests compare). */
+ * (the margin tests compare). A NaN or infinite logit is never chosen; when
+ * no logit is finite the top-1 score comes back as -inf (the caller treats
+ * that as an error). */
 int32_t gl_sampler_sample(gl_sampler *s, const float *logits, float *top1, float *top2);
 const struct gl_sampler_params *gl_sampler_params(const gl_sampler *s);
 

@@ -58,6 +58,13 @@ for f in "$srcdir"/tests/data/bad/gguf/*.gguf; do
         { [ $st -eq 0 ] || grep -q '^glimpse: ' "$dir/err"; }
     ok $? "$(basename "$f"): status $st $(head -c 200 "$dir/err")"
 done
+# A declared layer count the file cannot hold is refused by name, before
+# any table is allocated for it (it once allocated 4.9 GB first).
+f="$srcdir/tests/data/bad/gguf/block-count-16m-layers.gguf"
+"$GLIMPSE_BIN" -m "$f" -p x -n 1 -t 1 -q >"$dir/out" 2>"$dir/err"
+st=$?
+[ $st -eq 1 ] && grep -q 'block_count is 16775426 but the file has only' "$dir/err"
+ok $? "a block count of 16775426 is refused by name: status $st $(head -c 200 "$dir/err")"
 
 # ---------------------------------------------------------------- NaN weights
 # tensor_offset FILE NAME: where the tensor's data starts in the file

@@ -251,6 +251,13 @@ llama_model *llama_load(const gguf_file *f, char **err)
         bytes += gl_row_size(m->output.type, E) * (uint64_t)hp->n_vocab;
     }
 
+    /* Every layer has nine tensors of its own: a block count the file
+     * cannot hold is refused before the layer table is allocated for it. */
+    if ((int64_t)hp->n_layer * 9 > gguf_n_tensors(f)) {
+        gl_err(err, "%s: llama.block_count is %d but the file has only %lld tensors (9 per layer)",
+               gguf_path(f), hp->n_layer, (long long)gguf_n_tensors(f));
+        goto fail;
+    }
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) {
         gl_err(err, "out of memory");

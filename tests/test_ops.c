@@ -557,7 +557,7 @@ static void test_attention_case(int kv_type, int n_head, int n_kv_head, int hd, 
 static void test_attention_simd_same(struct gl_scratch *scr)
 {
     static const int64_t cases[][2] = { { 1, 0 }, { 1, 63 }, { 1, 64 }, { 1, 100 }, { 1, 300 },
-                                        { 1, 621 }, { 5, 60 }, { 17, 130 } };
+                                        { 1, 600 }, { 1, 621 }, { 5, 60 }, { 17, 130 } };
     const int n_head = 4, n_kv_head = 2, hd = 128;
     const int64_t row = (int64_t)n_head * hd;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {

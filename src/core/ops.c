@@ -481,6 +481,42 @@ static AVX512F void pv_tiny_128_v(float *acc, const char *v, size_t stride, cons
     }
 }
 
+/* The end of a decoded token's P V (hd a multiple of 16), vectorized
+ * across the outputs d: the four 16-lane accumulators folded as
+ * (a0 + a2) + (a1 + a3) and summed in lanes16_sum's tree, then the keys
+ * [np, nk) beyond the last whole 64 added in double, one rounded product
+ * each, in order. */
+static AVX512F void pv_finish_v(float *o, const float *acc, int hd, int64_t np, int64_t nk, const float *p,
+                                const char *v, size_t stride)
+{
+    for (int d = 0; d < hd; d += 16) {
+        __m512 f = _mm512_setzero_ps();
+        if (np) {
+            __m512 l[16];
+            for (int t = 0; t < 16; t++)
+                l[t] = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(acc + t * hd + d),
+                                                   _mm512_loadu_ps(acc + (32 + t) * hd + d)),
+                                     _mm512_add_ps(_mm512_loadu_ps(acc + (16 + t) * hd + d),
+                                                   _mm512_loadu_ps(acc + (48 + t) * hd + d)));
+            for (int i = 0; i < 8; i++)
+                l[i] = _mm512_add_ps(l[i], l[i + 8]);
+            for (int i = 0; i < 4; i++)
+                l[i] = _mm512_add_ps(l[i], l[i + 4]);
+            f = _mm512_add_ps(_mm512_add_ps(l[0], l[2]), _mm512_add_ps(l[1], l[3]));
+        }
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+        for (int64_t t = np; t < nk; t++) {
+            const __m512 pr = _mm512_mul_ps(_mm512_set1_ps(p[t]), _mm512_cvtph_ps(_mm256_loadu_si256(
+                                                                      (const __m256i *)(v + (size_t)t * stride) + d / 16)));
+            lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(pr)));
+            hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(pr), 1))));
+        }
+        _mm256_storeu_ps(o + d, _mm512_cvtpd_ps(lo));
+        _mm256_storeu_ps(o + d + 8, _mm512_cvtpd_ps(hi));
+    }
+}
+
 /* n f16 values to f32 (exact either way). */
 static AVX512F void f16_row_v(float *y, const gl_fp16 *x, int n)
 {
@@ -1441,6 +1477,12 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
             kv_row_f32(j, j->v + (size_t)t * j->kv_row + head_off, vrow);
             axpy(acc + (t & 63) * hd, vrow, p[t], hd);
         }
+#if OPS_X86
+        if (hd % 16 == 0 && use_avx512()) {
+            pv_finish_v(o, acc, hd, np, nk, p, j->v + head_off, j->kv_row);
+            continue;
+        }
+#endif
         for (int d = 0; d < hd; d++) {
             float l[16];
             for (int t = 0; t < 16; t++)

@@ -978,18 +978,6 @@ static void q4_K_from_float(const float *restrict x, void *restrict vy, int64_t 
     }
 }
 
-/* The q4_K/q5_K min term: the activation sums of 16 are added in pairs (in
- * 16 bits, as _mm_hadd_epi16 does) to sums of 32 and weighted by the 6-bit
- * mins: prod[k] = m[2k]*q8s[2k] + m[2k+1]*q8s[2k+1], k = 0..3. */
-static void k45_min_lanes(const block_q8_K *y, const int *m, int32_t prod[4])
-{
-    int16_t q8s[8];
-    for (int k = 0; k < 8; k++)
-        q8s[k] = (int16_t)(y->bsums[2 * k] + y->bsums[2 * k + 1]);
-    for (int k = 0; k < 4; k++)
-        prod[k] = m[2 * k] * q8s[2 * k] + m[2 * k + 1] * q8s[2 * k + 1];
-}
-
 /* Lanes of one q4_K/q5_K super-block (values q[256]), one scale per 32. */
 static void k45_lanes(const int8_t *q, const block_q8_K *y, const int *sc, int32_t lane[8])
 {

@@ -146,6 +146,19 @@ static inline void k4_scale_min(const uint8_t *q, int j, int *sc, int *m)
     }
 }
 
+/* The q4_K/q5_K min term: the activation sums of 16 are added in pairs (in
+ * 16 bits, as _mm_hadd_epi16 does) to sums of 32 and weighted by the 6-bit
+ * mins: prod[k] = m[2k]*q8s[2k] + m[2k+1]*q8s[2k+1], k = 0..3. Shared by
+ * the scalar, AVX2 and NEON kernels. */
+static inline void k45_min_lanes(const block_q8_K *y, const int *m, int32_t prod[4])
+{
+    for (int k = 0; k < 4; k++) {
+        const int16_t s0 = (int16_t)(y->bsums[4 * k] + y->bsums[4 * k + 1]);
+        const int16_t s1 = (int16_t)(y->bsums[4 * k + 2] + y->bsums[4 * k + 3]);
+        prod[k] = m[2 * k] * s0 + m[2 * k + 1] * s1;
+    }
+}
+
 /* q3_K: biased 6-bit scale of sub-block j (0..15). Low nibbles: bytes 0-7
  * (j < 8 low half, j >= 8 high half of byte j-8); the top two bits sit in byte
  * 8 + j%4 at bit 2*(j/4). The scale applied is this minus 32. */

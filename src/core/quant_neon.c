@@ -71,13 +71,8 @@ static DOTPROD void q4_K_vec_dot_neon(int n, float *restrict s, const void *rest
         for (int j = 0; j < 8; j++)
             k4_scale_min(x[b].scales, j, &sc[j], &m[j]);
         const float d = y[b].d * h2f(x[b].d), dmin = -y[b].d * h2f(x[b].dmin);
-        /* min lanes: bsums added in pairs in 16 bits (as quant.c) */
         int32_t prod[4];
-        for (int k = 0; k < 4; k++) {
-            const int16_t s0 = (int16_t)(y[b].bsums[4 * k] + y[b].bsums[4 * k + 1]);
-            const int16_t s1 = (int16_t)(y[b].bsums[4 * k + 2] + y[b].bsums[4 * k + 3]);
-            prod[k] = m[2 * k] * s0 + m[2 * k + 1] * s1;
-        }
+        k45_min_lanes(&y[b], m, prod);
         am = vfmaq_f32(am, vcvtq_f32_s32(vld1q_s32(prod)), vdupq_n_f32(dmin));
         int32x4_t l0 = vdupq_n_s32(0), l1 = l0;
         for (int j = 0; j < 4; j++) {

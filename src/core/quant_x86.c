@@ -321,17 +321,6 @@ static AVX2 void q3_K_vec_dot(int n, float *restrict s, const void *restrict vx,
     *s = hsum8(acc);
 }
 
-/* The q4_K/q5_K min term (quant.c's k45_min_lanes): the activation sums of
- * 16 added in pairs in 16 bits, weighted by the mins. */
-static inline void k45_min_lanes(const block_q8_K *y, const int *m, int32_t prod[4])
-{
-    for (int k = 0; k < 4; k++) {
-        const int16_t s0 = (int16_t)(y->bsums[4 * k] + y->bsums[4 * k + 1]);
-        const int16_t s1 = (int16_t)(y->bsums[4 * k + 2] + y->bsums[4 * k + 3]);
-        prod[k] = m[2 * k] * s0 + m[2 * k + 1] * s1;
-    }
-}
-
 /* The eight 6-bit scales and mins of a q4_K/q5_K super-block (see
  * k4_scale_min) as bytes: sc0..7 then m0..7, unpacked with word operations
  * instead of a per-sub-block loop. */
@@ -647,26 +636,9 @@ static inline AVX512 __m512i halves16(int lo, int hi)
                               _mm256_set1_epi16((short)hi), 1);
 }
 
-static AVX512 void unpack_q4_K(struct kblk *p, const block_q4_K *x, int nb)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    for (int b = 0; b < nb; b++, p++) {
-        for (int j = 0; j < 4; j++) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * j));
-            _mm256_store_si256((__m256i *)(p->q + 64 * j), _mm256_and_si256(bits, m4));
-            _mm256_store_si256((__m256i *)(p->q + 64 * j + 32),
-                               _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
-        }
-        uint8_t sm[16];
-        _mm_storeu_si128((__m128i *)sm, k4_scales_mins(x[b].scales));
-        for (int k = 0; k < 4; k++)
-            _mm512_store_si512(p->s[k], halves16(sm[2 * k], sm[2 * k + 1]));
-        for (int k = 0; k < 8; k++)
-            p->mins[k] = sm[8 + k];
-        p->d = h2f(x[b].d);
-        p->dmin = h2f(x[b].dmin);
-    }
-}
+/* q4_K panel rows (defined with the AVX2 batched products below; the
+ * AVX-512 kernel reads the same layout). */
+static AVX2 void unpack_q4_K_avx2(struct kblk *p, const block_q4_K *x, int nb);
 
 static AVX512 void unpack_q6_K(struct kblk *p, const block_q6_K *x, int nb)
 {
@@ -910,7 +882,7 @@ static inline __attribute__((always_inline)) AVX512 void kgemm(
         if (q6)
             unpack_q6_K(p + (size_t)r * (size_t)nb, row, nb);
         else
-            unpack_q4_K(p + (size_t)r * (size_t)nb, row, nb);
+            unpack_q4_K_avx2(p + (size_t)r * (size_t)nb, row, nb);
     }
     struct kact *ka = (struct kact *)(p + (size_t)nr * (size_t)nb);  /* [KGEMM_MT/4][nb] */
     /* [KGEMM_MT][nb * QK_K + KGEMM_YPAD] */
@@ -1001,8 +973,8 @@ static AVX512 void q6_K_gemm(int n, int nr, int m, float *y, size_t ldy, const v
 
 /* ------------------------------------------------------------------ AVX2 batched products */
 
-/* The same panels for CPUs without AVX-512: q4_K rows as unpack_q4_K
- * leaves them; q6_K rows with the scale words filled one by one and the
+/* The panels for CPUs without AVX-512 too: q4_K rows (the AVX-512 kernel's
+ * as well); q6_K rows with the scale words filled one by one and the
  * 128 * weight correction folded to the eight lanes of a 256-bit sum. */
 static AVX2 void unpack_q4_K_avx2(struct kblk *p, const block_q4_K *x, int nb)
 {

@@ -201,8 +201,9 @@ static void test_toy(void)
         free(err);
         gl_chat_free(c);
     }
-    ok(n_sure > 0, "toy: %d questions with a clear answer checked; all answers: %d of %d as the model",
-       n_sure, n_all_ok, n_all);
+    ok(n_sure > 0 && n_sure_ok == n_sure,
+       "toy: %d of %d questions with a clear answer as the model; all answers: %d of %d", n_sure_ok, n_sure,
+       n_all_ok, n_all);
     json_decref(ref);
 
     /* compat mode: llama.cpp's ids */

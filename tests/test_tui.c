@@ -158,7 +158,7 @@ static void test_wrap_property(void)
 {
     static const char *const atoms[] = {
         "a", "word", "longerwordthanthat", " ", " ", "  ", "\n", "\xE4\xB8\xAD", "\xE6\x96\x87",
-        "\xF0\x9F\x98\x80", "e\xCC\x81", "\xCC\x88", "\xC3\xA9", "x\xE2\x80\x8D" "y",
+        "\xF0\x9F\x98\x80", "e\xCC\x81", "\xCC\x88", "\xC3\xA9", "x\xE2\x80\x8Dy",
     };
     unsigned seed = 12345;
     int bad_width = 0, bad_mark = 0, bad_order = 0, cases = 0;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+static char *vfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static char *vfmt(const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -640,25 +640,32 @@ static inline AVX512 __m512i halves16(int lo, int hi)
  * AVX-512 kernel reads the same layout). */
 static AVX2 void unpack_q4_K_avx2(struct kblk *p, const block_q4_K *x, int nb);
 
-static AVX512 void unpack_q6_K(struct kblk *p, const block_q6_K *x, int nb)
+/* A q6_K super-block's values in value order, as signed bytes (q - 32):
+ * the q of both batched kernels' panels. */
+static AVX2 void q6_K_panel_values(struct kblk *p, const block_q6_K *x)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
-    for (int b = 0; b < nb; b++, p++) {
-        for (int j = 0; j < 2; j++) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * j));
-            __m256i u[4];
-            u[0] = _mm256_and_si256(l0, m4);
-            u[1] = _mm256_and_si256(l1, m4);
-            u[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
-            u[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
-            for (int k = 0; k < 4; k++) {
-                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4);
-                _mm256_store_si256((__m256i *)(p->q + 32 * (4 * j + k)),
-                                   _mm256_sub_epi8(_mm256_or_si256(u[k], h), _mm256_set1_epi8(32)));
-            }
+    for (int j = 0; j < 2; j++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * j));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * j + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * j));
+        __m256i u[4];
+        u[0] = _mm256_and_si256(l0, m4);
+        u[1] = _mm256_and_si256(l1, m4);
+        u[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+        u[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+        for (int k = 0; k < 4; k++) {
+            const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4);
+            _mm256_store_si256((__m256i *)(p->q + 32 * (4 * j + k)),
+                               _mm256_sub_epi8(_mm256_or_si256(u[k], h), _mm256_set1_epi8(32)));
         }
+    }
+}
+
+static AVX512 void unpack_q6_K(struct kblk *p, const block_q6_K *x, int nb)
+{
+    for (int b = 0; b < nb; b++, p++) {
+        q6_K_panel_values(p, &x[b]);
         /* values 64k+2t, 64k+2t+1 lie in sub-block 4k + t/8 */
         const __m512i sc = _mm512_cvtepi8_epi16(_mm256_castsi128_si256(
             _mm_loadu_si128((const __m128i *)x[b].scales)));
@@ -1001,23 +1008,8 @@ static AVX2 void unpack_q4_K_avx2(struct kblk *p, const block_q4_K *x, int nb)
 
 static AVX2 void unpack_q6_K_avx2(struct kblk *p, const block_q6_K *x, int nb)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
     for (int b = 0; b < nb; b++, p++) {
-        for (int j = 0; j < 2; j++) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * j + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * j));
-            __m256i u[4];
-            u[0] = _mm256_and_si256(l0, m4);
-            u[1] = _mm256_and_si256(l1, m4);
-            u[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
-            u[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
-            for (int k = 0; k < 4; k++) {
-                const __m256i h = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), m3), 4);
-                _mm256_store_si256((__m256i *)(p->q + 32 * (4 * j + k)),
-                                   _mm256_sub_epi8(_mm256_or_si256(u[k], h), _mm256_set1_epi8(32)));
-            }
-        }
+        q6_K_panel_values(p, &x[b]);
         /* values 64k+2t, 64k+2t+1 lie in sub-block 4k + t/8 */
         for (int k = 0; k < 4; k++)
             for (int t = 0; t < 32; t++)

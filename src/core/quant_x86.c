@@ -75,6 +75,14 @@ static inline AVX2 float hsum8(__m256 v)
     return _mm_cvtss_f32(r);
 }
 
+/* The q4_K/q5_K min sums' fold: (am0 + am2) + (am1 + am3). */
+static inline AVX2 float fold_am(__m128 am)
+{
+    am = _mm_add_ps(am, _mm_movehl_ps(am, am));
+    am = _mm_add_ss(am, _mm_movehdup_ps(am));
+    return _mm_cvtss_f32(am);
+}
+
 static inline AVX2 int32_t hsum_i32(__m256i v)
 {
     __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -381,10 +389,7 @@ static AVX2 void q4_K_vec_dot(int n, float *restrict s, const void *restrict vx,
         }
         acc = scale_lanes(acc, sumi, d);
     }
-    /* (am0 + am2) + (am1 + am3) */
-    am = _mm_add_ps(am, _mm_movehl_ps(am, am));
-    am = _mm_add_ss(am, _mm_movehdup_ps(am));
-    *s = hsum8(acc) + _mm_cvtss_f32(am);
+    *s = hsum8(acc) + fold_am(am);
 }
 
 static AVX2 void q5_K_vec_dot(int n, float *restrict s, const void *restrict vx,
@@ -605,7 +610,7 @@ struct kact {
 };
 
 #define KGEMM_MT 16                 /* activation rows per tile */
-/* Bytes after each row of the tile's copied activations: rows nb * 256 bytes
+/* Bytes after each row of a tile's copied activations: rows nb * 256 bytes
  * apart would fall on the same L1 sets whenever nb is a multiple of 16
  * (4 KiB), and the tile's 16 rows would evict each other (measured: q6_K
  * 30% slower than reading the q8_K blocks directly). */
@@ -708,18 +713,39 @@ static inline void prefetch_ahead(const void *block, size_t size)
         _mm_prefetch(p + off, _MM_HINT_T0);
 }
 
-static inline AVX512 float fold_am(__m128 am)
-{
-    am = _mm_add_ps(am, _mm_movehl_ps(am, am));
-    am = _mm_add_ss(am, _mm_movehdup_ps(am));
-    return _mm_cvtss_f32(am);
-}
-
 /* The running sums of one output: the AVX2 kernel's accumulators. */
 struct kacc {
     __m256 acc;
     __m128 am;
 };
+
+/* Activation row i of a tile copied for the batched kernels (both sets):
+ * its values 64-byte aligned at yalign's row i (in a q8_K block they start
+ * 4 bytes into a line, so every 64-byte read would touch two), q6_K's + 128
+ * as unsigned bytes; once per tile instead of once per weight row. */
+static AVX2 const uint8_t *kgemm_act_row(uint8_t *yalign, int i, const block_q8_K *y, int nb, bool q6)
+{
+    uint8_t *d = yalign + (size_t)i * ((size_t)nb * QK_K + KGEMM_YPAD);
+    const __m256i flip = _mm256_set1_epi8(q6 ? (char)0x80 : 0);
+    for (int b = 0; b < nb; b++)
+        for (int k = 0; k < QK_K; k += 32)
+            _mm256_store_si256((__m256i *)(d + (size_t)b * QK_K + k),
+                               _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(y[b].qs + k)), flip));
+    return d;
+}
+
+/* A finished tile's outputs: y[i0 + i][r0 + r] from the sums of st[i][r]. */
+static AVX2 void kgemm_store(float *y, size_t ldy, int i0, int r0, int mt, int R, int nst,
+                             const struct kacc *st, bool q6)
+{
+    for (int i = 0; i < mt; i++) {
+        float *yi = y + (size_t)(i0 + i) * ldy + r0;
+        for (int r = 0; r < R; r++) {
+            const struct kacc *a = &st[(size_t)i * (size_t)nst + (size_t)r];
+            yi[r] = q6 ? hsum8(a->acc) : hsum8(a->acc) + fold_am(a->am);
+        }
+    }
+}
 
 /* One decoded row against A activation rows yb[0..A-1], super-blocks
  * [b0, b1), carrying on the sums st[0], st[sst], ... in block order. The
@@ -904,17 +930,7 @@ static inline __attribute__((always_inline)) AVX512 void kgemm(
             const size_t yqs = QK_K;
             for (int i = 0; i < mt; i++) {
                 yb[i] = (const void *)((const char *)xq + (size_t)(i0 + i) * x_stride);
-                /* the activations' values, 64-byte aligned (in a q8_K
-                 * block they start 4 bytes into a line, so every 64-byte
-                 * read would touch two), q6_K's + 128 as unsigned bytes:
-                 * once per tile instead of once per weight row */
-                uint8_t *d = yalign + (size_t)i * ((size_t)nb * QK_K + KGEMM_YPAD);
-                const __m512i flip = _mm512_set1_epi8(q6 ? (char)0x80 : 0);
-                for (int b = 0; b < nb; b++)
-                    for (int k = 0; k < QK_K; k += 64)
-                        _mm512_store_si512(d + (size_t)b * QK_K + k,
-                                           _mm512_xor_si512(_mm512_loadu_si512(yb[i][b].qs + k), flip));
-                yq[i] = d;
+                yq[i] = kgemm_act_row(yalign, i, yb[i], nb, q6);
                 for (int r = 0; r < R; r++) {
                     st[i][r].acc = _mm256_setzero_ps();
                     st[i][r].am = _mm_setzero_ps();
@@ -957,11 +973,7 @@ static inline __attribute__((always_inline)) AVX512 void kgemm(
                     }
                 }
             }
-            for (int i = 0; i < mt; i++) {
-                float *yi = y + (size_t)(i0 + i) * ldy + r0;
-                for (int r = 0; r < R; r++)
-                    yi[r] = q6 ? hsum8(st[i][r].acc) : hsum8(st[i][r].acc) + fold_am(st[i][r].am);
-            }
+            kgemm_store(y, ldy, i0, r0, mt, R, KGEMM_NR, &st[0][0], q6);
         }
     }
 }
@@ -1092,16 +1104,9 @@ static inline __attribute__((always_inline)) AVX2 void kgemm_avx2(
             const int mt = m - i0 < KGEMM_MT ? m - i0 : KGEMM_MT;
             const block_q8_K *yb[KGEMM_MT];
             const uint8_t *yq[KGEMM_MT];
-            const __m256i flip = _mm256_set1_epi8(q6 ? (char)0x80 : 0);
             for (int i = 0; i < mt; i++) {
                 yb[i] = (const void *)((const char *)xq + (size_t)(i0 + i) * x_stride);
-                uint8_t *d = yalign + (size_t)i * ((size_t)nb * QK_K + KGEMM_YPAD);
-                for (int b = 0; b < nb; b++)
-                    for (int k = 0; k < QK_K; k += 32)
-                        _mm256_store_si256((__m256i *)(d + (size_t)b * QK_K + k),
-                                           _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(yb[i][b].qs + k)),
-                                                            flip));
-                yq[i] = d;
+                yq[i] = kgemm_act_row(yalign, i, yb[i], nb, q6);
                 for (int r = 0; r < R; r++) {
                     st[i][r].acc = _mm256_setzero_ps();
                     st[i][r].am = _mm_setzero_ps();
@@ -1115,20 +1120,7 @@ static inline __attribute__((always_inline)) AVX2 void kgemm_avx2(
                         krow_avx2(q6, pr, b0, b1, yb[i], yq[i], &st[i][r]);
                 }
             }
-            for (int i = 0; i < mt; i++) {
-                float *yi = y + (size_t)(i0 + i) * ldy + r0;
-                for (int r = 0; r < R; r++) {
-                    float v = hsum8(st[i][r].acc);
-                    if (!q6) {
-                        /* (am0 + am2) + (am1 + am3), as q4_K_vec_dot */
-                        __m128 am = st[i][r].am;
-                        am = _mm_add_ps(am, _mm_movehl_ps(am, am));
-                        am = _mm_add_ss(am, _mm_movehdup_ps(am));
-                        v += _mm_cvtss_f32(am);
-                    }
-                    yi[r] = v;
-                }
-            }
+            kgemm_store(y, ldy, i0, r0, mt, R, KGEMM_NR, &st[0][0], q6);
         }
     }
 }

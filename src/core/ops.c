@@ -228,18 +228,13 @@ void ops_reset_simd(void)
 }
 
 /* _mm512_reduce_add_ps in lanes16_sum's order, in registers. */
-static inline AVX512F float lanes16_sum_r(__m512 v)
+static inline AVX512F float lanes16_sum_v(__m512 v)
 {
     const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));     /* b0 + b2, b1 + b3 */
     return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
-}
-
-static AVX512F float lanes16_sum_v(__m512 v)
-{
-    return lanes16_sum_r(v);
 }
 
 static AVX512F float dot_f16_tiny_v(const float *x, const float *y, int64_t n)
@@ -319,7 +314,7 @@ static AVX512F void softmax_row_ggml_v(float *x, int64_t n, float scale)
     for (int64_t i = 0; i < n16; i += 16) {
         const __m512 e = exp16_ggml(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
         _mm512_storeu_ps(x + i, e);
-        sum += (double)lanes16_sum_r(e);
+        sum += (double)lanes16_sum_v(e);
     }
     for (int64_t i = n16; i < n; i++) {
         x[i] = expf(x[i] - mx);
@@ -346,18 +341,26 @@ static AVX512F void round_fp16_v(float *x, int64_t n)
         x[i] = gl_round_fp16(x[i]);
 }
 
+/* lanes16_sum's tree applied lane by lane to sixteen registers (l is
+ * overwritten): lane j of the result sums lane j of l[0..15]. */
+static inline AVX512F __m512 lanes16_tree(__m512 l[16])
+{
+    for (int i = 0; i < 8; i++)
+        l[i] = _mm512_add_ps(l[i], l[i + 8]);
+    for (int i = 0; i < 4; i++)
+        l[i] = _mm512_add_ps(l[i], l[i + 4]);
+    return _mm512_add_ps(_mm512_add_ps(l[0], l[2]), _mm512_add_ps(l[1], l[3]));
+}
+
 /* out[d] = lanes16_sum(acc[0][d], ..., acc[15][d]) for d < n (a multiple of
- * 16): the sixteen lanes of each output are the sixteen rows, so the tree
- * runs on whole registers. */
+ * 16): the sixteen lanes of each output are the sixteen rows. */
 static AVX512F void lanes16_rows_v(float *out, const float *acc, int64_t ld, int64_t n)
 {
     for (int64_t d = 0; d < n; d += 16) {
-        __m512 a[8], b[4];
-        for (int i = 0; i < 8; i++)
-            a[i] = _mm512_add_ps(_mm512_loadu_ps(acc + i * ld + d), _mm512_loadu_ps(acc + (i + 8) * ld + d));
-        for (int i = 0; i < 4; i++)
-            b[i] = _mm512_add_ps(a[i], a[i + 4]);
-        _mm512_storeu_ps(out + d, _mm512_add_ps(_mm512_add_ps(b[0], b[2]), _mm512_add_ps(b[1], b[3])));
+        __m512 l[16];
+        for (int t = 0; t < 16; t++)
+            l[t] = _mm512_loadu_ps(acc + t * ld + d);
+        _mm512_storeu_ps(out + d, lanes16_tree(l));
     }
 }
 
@@ -398,7 +401,7 @@ static AVX512F void scores_f16_v(float *s, const char *k, const char *v, size_t 
             for (int off = 0; off < hd * 2; off += 64) {
                 _mm_prefetch((const char *)kr + ATT_PREFETCH_ROWS * stride + off, _MM_HINT_T0);
                 /* the value rows too, into L2, in order: P V reads them
-                 * in 32 strided passes (pv_f16_128_v) */
+                 * in 64 strided passes (pv_rows_128_v) */
                 _mm_prefetch(v + (size_t)(t + ATT_PREFETCH_ROWS) * stride + off, _MM_HINT_T1);
             }
 #define KROW(i, u) _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + (i) + 16 * (u)))), \
@@ -411,74 +414,44 @@ static AVX512F void scores_f16_v(float *s, const char *k, const char *v, size_t 
             a3 = _mm512_add_ps(a3, KROW(i, 3));
         }
 #undef KROW
-        s[t] = lanes16_sum_r(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3))) * scale;
+        s[t] = lanes16_sum_v(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3))) * scale;
     }
 }
 
-/* A decoded token's P V for head size 128, as the axpy loop computes it:
- * acc[r][d] = sum over keys t < n with t % 64 == r, in order, of the
- * rounded products p[t] * v[t][d]. The 64 x 128 accumulators do not fit
- * in registers, but those of two rows r do: each pass holds rows 2g and
- * 2g+1 (16 registers) and reads only their keys, whole, so every key row
- * is read once and no accumulator goes through memory on the way. */
-static AVX512F void pv_f16_128_v(float *acc, const char *v, size_t stride, const float *p, int64_t n)
+/* One accumulator row of P V for head size 128: out[d] = the sum over keys
+ * t = first, first + step, ... below n, in order, of the rounded products
+ * p[t] * v[t][d] (as the axpy loops add them, from zero), its 128 sums held
+ * in 8 registers while the keys pass. Keys step rows apart are asked for
+ * two steps ahead. */
+static AVX512F void pv_row_128_v(float *out, const char *v, size_t stride, const float *p, int64_t first,
+                                 int64_t step, int64_t n)
 {
-    for (int g = 0; g < 32; g++) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;
-        for (int64_t t = 2 * g; t < n; t += 64) {
-            const gl_fp16 *r = (const gl_fp16 *)(v + (size_t)t * stride);
-            if (t + 128 < n)
-                for (int off = 0; off < 256; off += 64)
-                    _mm_prefetch((const char *)r + 128 * stride + off, _MM_HINT_T0);
-#define PV(a, row, s) a = _mm512_add_ps(a, _mm512_mul_ps(pt, _mm512_cvtph_ps(_mm256_loadu_si256( \
-                                            (const __m256i *)((row) + 16 * (s))))))
-            __m512 pt = _mm512_set1_ps(p[t]);
-            PV(a0, r, 0); PV(a1, r, 1); PV(a2, r, 2); PV(a3, r, 3);
-            PV(a4, r, 4); PV(a5, r, 5); PV(a6, r, 6); PV(a7, r, 7);
-            if (t + 1 < n) {
-                const gl_fp16 *r1 = (const gl_fp16 *)((const char *)r + stride);
-                if (t + 129 < n)
-                    for (int off = 0; off < 256; off += 64)
-                        _mm_prefetch((const char *)r1 + 128 * stride + off, _MM_HINT_T0);
-                pt = _mm512_set1_ps(p[t + 1]);
-                PV(b0, r1, 0); PV(b1, r1, 1); PV(b2, r1, 2); PV(b3, r1, 3);
-                PV(b4, r1, 4); PV(b5, r1, 5); PV(b6, r1, 6); PV(b7, r1, 7);
-            }
-#undef PV
-        }
-        float *o = acc + (size_t)(2 * g) * 128;
-        _mm512_storeu_ps(o, a0), _mm512_storeu_ps(o + 16, a1), _mm512_storeu_ps(o + 32, a2);
-        _mm512_storeu_ps(o + 48, a3), _mm512_storeu_ps(o + 64, a4), _mm512_storeu_ps(o + 80, a5);
-        _mm512_storeu_ps(o + 96, a6), _mm512_storeu_ps(o + 112, a7);
-        o += 128;
-        _mm512_storeu_ps(o, b0), _mm512_storeu_ps(o + 16, b1), _mm512_storeu_ps(o + 32, b2);
-        _mm512_storeu_ps(o + 48, b3), _mm512_storeu_ps(o + 64, b4), _mm512_storeu_ps(o + 80, b5);
-        _mm512_storeu_ps(o + 96, b6), _mm512_storeu_ps(o + 112, b7);
-    }
-}
-
-/* tinyBLAS's P V for one query and head size 128: acc[l][d] = sum over
- * keys t < nk with t % 16 == l, in order, of the rounded products
- * p[t] * v[t][d]; each lane's 128 sums held in 8 registers while its keys
- * pass, instead of all 16 x 128 going through memory for every key. */
-static AVX512F void pv_tiny_128_v(float *acc, const char *v, size_t stride, const float *p, int64_t nk)
-{
-    for (int l = 0; l < 16; l++) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        for (int64_t t = l; t < nk; t += 16) {
-            const gl_fp16 *r = (const gl_fp16 *)(v + (size_t)t * stride);
-            const __m512 pt = _mm512_set1_ps(p[t]);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (int64_t t = first; t < n; t += step) {
+        const gl_fp16 *r = (const gl_fp16 *)(v + (size_t)t * stride);
+        if (t + 2 * step < n)
+            for (int off = 0; off < 256; off += 64)
+                _mm_prefetch((const char *)r + 2 * step * (int64_t)stride + off, _MM_HINT_T0);
+        const __m512 pt = _mm512_set1_ps(p[t]);
 #define PV(a, s) a = _mm512_add_ps(a, _mm512_mul_ps(pt, _mm512_cvtph_ps(_mm256_loadu_si256( \
                                           (const __m256i *)(r + 16 * (s))))))
-            PV(a0, 0); PV(a1, 1); PV(a2, 2); PV(a3, 3); PV(a4, 4); PV(a5, 5); PV(a6, 6); PV(a7, 7);
+        PV(a0, 0); PV(a1, 1); PV(a2, 2); PV(a3, 3); PV(a4, 4); PV(a5, 5); PV(a6, 6); PV(a7, 7);
 #undef PV
-        }
-        float *o = acc + (size_t)l * 128;
-        _mm512_storeu_ps(o, a0), _mm512_storeu_ps(o + 16, a1), _mm512_storeu_ps(o + 32, a2);
-        _mm512_storeu_ps(o + 48, a3), _mm512_storeu_ps(o + 64, a4), _mm512_storeu_ps(o + 80, a5);
-        _mm512_storeu_ps(o + 96, a6), _mm512_storeu_ps(o + 112, a7);
     }
+    _mm512_storeu_ps(out, a0), _mm512_storeu_ps(out + 16, a1), _mm512_storeu_ps(out + 32, a2);
+    _mm512_storeu_ps(out + 48, a3), _mm512_storeu_ps(out + 64, a4), _mm512_storeu_ps(out + 80, a5);
+    _mm512_storeu_ps(out + 96, a6), _mm512_storeu_ps(out + 112, a7);
+}
+
+/* A decoded token's P V (ggml_vec_dot_f16's 64 accumulators, acc[r] for
+ * keys t % 64 == r) and tinyBLAS's for one query of a batch (16, acc[l] for
+ * keys t % 16 == l): each row's sums in registers instead of all of them
+ * going through memory for every key, and every value row read once. */
+static AVX512F void pv_rows_128_v(float *acc, int rows, const char *v, size_t stride, const float *p,
+                                  int64_t n)
+{
+    for (int r = 0; r < rows; r++)
+        pv_row_128_v(acc + (size_t)r * 128, v, stride, p, r, rows, n);
 }
 
 /* The end of a decoded token's P V (hd a multiple of 16), vectorized
@@ -498,11 +471,7 @@ static AVX512F void pv_finish_v(float *o, const float *acc, int hd, int64_t np, 
                                                    _mm512_loadu_ps(acc + (32 + t) * hd + d)),
                                      _mm512_add_ps(_mm512_loadu_ps(acc + (16 + t) * hd + d),
                                                    _mm512_loadu_ps(acc + (48 + t) * hd + d)));
-            for (int i = 0; i < 8; i++)
-                l[i] = _mm512_add_ps(l[i], l[i + 8]);
-            for (int i = 0; i < 4; i++)
-                l[i] = _mm512_add_ps(l[i], l[i + 4]);
-            f = _mm512_add_ps(_mm512_add_ps(l[0], l[2]), _mm512_add_ps(l[1], l[3]));
+            f = lanes16_tree(l);
         }
         __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
         __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
@@ -1427,7 +1396,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
 #if OPS_X86
         if (hd == 128 && use_avx512()) {
             for (int64_t qi = 0; qi < nq; qi++)
-                pv_tiny_128_v(acc + qi * 16 * hd, j->v + head_off, j->kv_row, scores + qi * j->s_stride,
+                pv_rows_128_v(acc + qi * 16 * hd, 16, j->v + head_off, j->kv_row, scores + qi * j->s_stride,
                               j->pos0 + i0 + qi + 1);
         } else
 #endif
@@ -1469,7 +1438,7 @@ static void att_task_ggml(struct att_job *j, char *scr, int h, int64_t i0, int64
         memset(acc, 0, 64 * (size_t)hd * sizeof(float));
 #if OPS_X86
         if (hd == 128 && use_avx512()) {
-            pv_f16_128_v(acc, j->v + head_off, j->kv_row, p, nk < np ? nk : np);
+            pv_rows_128_v(acc, 64, j->v + head_off, j->kv_row, p, nk < np ? nk : np);
         } else
 #endif
         for (int64_t t = 0; t < nk && t < np; t++) {
